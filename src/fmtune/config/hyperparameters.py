@@ -1,0 +1,207 @@
+"""The hyperparameter schema: JumpStart names, string values, ranges; parsed once into `Hyperparameters`.
+
+JumpStart passes every hyperparameter as a string ("True", "-1", "None"). We accept those strings
+(and plain Python values from the SDK), check every key against its range, and report all problems
+in one `ConfigError` before anything expensive starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from fmtune.errors import ConfigError
+
+
+def _spec(
+    default: Any,
+    doc: str,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+    minus_one: str | None = None,
+    none: str | None = None,
+) -> Any:
+    """A schema field: default value, one-line meaning, accepted range and special values."""
+    meta = {"doc": doc, "ge": ge, "gt": gt, "lt": lt, "le": le, "minus_one": minus_one, "none": none}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """Typed, validated hyperparameters. Field names are JumpStart's; see `describe()` for meanings."""
+
+    epoch: int = _spec(5, "Passes over the training data.", ge=1)
+    learning_rate: float = _spec(1e-4, "Step size of the optimizer (AdamW).", gt=0, le=1)
+    instruction_tuned: bool = _spec(
+        False, "True: instruction tuning on prompt/completion rows; False: domain adaptation on raw text."
+    )
+    chat_dataset: bool = _spec(False, "True: rows hold `messages` rendered with the model's chat format.")
+    add_input_output_demarcation_key: bool = _spec(
+        True, "Append '\\n\\n### Response:\\n' to each instruction prompt (and at inference)."
+    )
+    per_device_train_batch_size: int = _spec(4, "Training examples per device per step.", ge=1)
+    per_device_eval_batch_size: int = _spec(1, "Evaluation examples per device per step.", ge=1)
+    gradient_accumulation_steps: int = _spec(1, "Micro-batches summed before each optimizer step.", ge=1)
+    max_train_samples: int = _spec(-1, "Keep at most this many training examples.", ge=1, minus_one="all")
+    max_val_samples: int = _spec(-1, "Keep at most this many validation examples.", ge=1, minus_one="all")
+    max_input_length: int = _spec(
+        -1,
+        "Longest tokenized sequence; longer ones are truncated. -1: min(1024, tokenizer's model_max_length).",
+        ge=8,
+        minus_one="min(1024, model_max_length)",
+    )
+    validation_split_ratio: float = _spec(
+        0.2, "Share of the training data held out for validation when no validation channel is given.", gt=0, lt=1
+    )
+    train_data_split_seed: int = _spec(0, "Seed of the random train/validation split.", ge=0)
+    seed: int = _spec(10, "Seed for model initialisation of LoRA weights, dropout and data order.", ge=0)
+    preprocessing_num_workers: int | None = _spec(
+        None, "Processes for tokenization. None: the main process.", ge=1, none="main process"
+    )
+    lora_r: int = _spec(8, "LoRA rank.", ge=1)
+    lora_alpha: int = _spec(32, "LoRA scaling numerator (scale = lora_alpha / lora_r).", ge=1)
+    lora_dropout: float = _spec(0.05, "Dropout on the LoRA input.", ge=0, lt=1)
+    int8_quantization: bool = _spec(False, "Load the base weights in 8-bit (bitsandbytes) for training.")
+    enable_fsdp: bool = _spec(False, "Shard the model over devices with Fully Sharded Data Parallel.")
+
+    def to_strings(self) -> dict[str, str]:
+        """JumpStart's representation: every value a string."""
+        return {f.name: format_value(getattr(self, f.name)) for f in fields(self)}
+
+    def replace(self, **changes: Any) -> Hyperparameters:
+        return replace(self, **changes)
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, float):
+        return repr(value) if abs(value) >= 1e-3 or value == 0 else f"{value:g}"
+    return str(value)
+
+
+HYPERPARAMETER_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Hyperparameters))
+SCHEMA_DEFAULTS: dict[str, str] = Hyperparameters().to_strings()
+
+
+def describe() -> list[dict[str, Any]]:
+    """One row per hyperparameter: name, type, default, range, meaning (for --help, docs and the UI)."""
+    rows = []
+    for f in fields(Hyperparameters):
+        rows.append(
+            {
+                "name": f.name,
+                "type": _type_name(f.type),
+                "default": SCHEMA_DEFAULTS[f.name],
+                "accepted": _accepted(f),
+                "description": f.metadata["doc"],
+            }
+        )
+    return rows
+
+
+def parse_hyperparameters(values: Mapping[str, Any]) -> Hyperparameters:
+    """Parse JumpStart-style values over the schema defaults; raise one ConfigError naming every problem."""
+    problems: list[str] = []
+    parsed: dict[str, Any] = {}
+    by_name = {f.name: f for f in fields(Hyperparameters)}
+    for key, raw in values.items():
+        spec = by_name.get(key)
+        if spec is None:
+            problems.append(_unknown_key(key))
+            continue
+        value, problem = _parse_one(spec, raw)
+        if problem:
+            problems.append(problem)
+        else:
+            parsed[key] = value
+    if not problems:
+        problems.extend(_cross_field_problems(replace(Hyperparameters(), **parsed)))
+    if problems:
+        raise ConfigError(problems)
+    return Hyperparameters(**parsed)
+
+
+def _cross_field_problems(hp: Hyperparameters) -> list[str]:
+    problems = []
+    if hp.int8_quantization and hp.enable_fsdp:
+        problems.append(
+            "int8_quantization=True cannot be combined with enable_fsdp=True (FSDP cannot shard 8-bit "
+            "weights); set one of them to False."
+        )
+    if hp.instruction_tuned and hp.chat_dataset:
+        problems.append(
+            "instruction_tuned=True and chat_dataset=True were both given; they select different data "
+            "formats (prompt/completion rows vs `messages` conversations): set one of them to False."
+        )
+    return problems
+
+
+def _unknown_key(key: str) -> str:
+    close = difflib.get_close_matches(key, HYPERPARAMETER_NAMES, n=1, cutoff=0.6)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return f"{key}: unknown hyperparameter.{hint} Run `fmtune hyperparameters MODEL_ID` for the accepted names."
+
+
+def _parse_one(spec: Any, raw: Any) -> tuple[Any, str | None]:
+    text = format_value(raw) if not isinstance(raw, str) else raw.strip()
+    kind = _type_name(spec.type)
+    meta = spec.metadata
+    shown = f"{spec.name}={text!r}"
+    if meta["none"] and text.lower() in ("none", "null", ""):
+        return None, None
+    if kind == "bool":
+        if text.lower() in ("true", "false"):
+            return text.lower() == "true", None
+        return None, f"{shown}: must be 'True' or 'False'."
+    try:
+        number: float = int(text) if kind == "int" else float(text)
+    except ValueError:
+        return None, f"{shown}: must be {'an integer' if kind == 'int' else 'a number'}; {_accepted(spec)}."
+    if kind == "float" and not math.isfinite(number):
+        return None, f"{shown}: must be a finite number; {_accepted(spec)}."
+    if meta["minus_one"] and number == -1:
+        return int(number), None
+    if not _in_range(number, meta):
+        return None, f"{shown}: out of range; {_accepted(spec)}."
+    return number, None
+
+
+def _in_range(x: float, meta: Mapping[str, Any]) -> bool:
+    return not (
+        (meta["ge"] is not None and x < meta["ge"])
+        or (meta["gt"] is not None and x <= meta["gt"])
+        or (meta["le"] is not None and x > meta["le"])
+        or (meta["lt"] is not None and x >= meta["lt"])
+    )
+
+
+def _accepted(spec: Any) -> str:
+    kind = _type_name(spec.type)
+    meta = spec.metadata
+    if kind == "bool":
+        return "accepted: 'True' or 'False'"
+    bounds = []
+    for key, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+        if meta[key] is not None:
+            bound = meta[key]
+            bounds.append(f"{op} {int(bound) if kind == 'int' else bound:g}")
+    text = f"accepted: {'an integer' if kind == 'int' else 'a number'} {' and '.join(bounds)}".rstrip()
+    if meta["minus_one"]:
+        text += f", or -1 ({meta['minus_one']})"
+    if meta["none"]:
+        text += f", or None ({meta['none']})"
+    return text
+
+
+def _type_name(annotation: Any) -> str:
+    name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    return name.split("|")[0].strip()

@@ -1,0 +1,126 @@
+"""JobConfig: the one description of a fine-tuning job that every front end builds and the runner reads."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fmtune.config.hyperparameters import Hyperparameters, parse_hyperparameters
+from fmtune.errors import ConfigError, UserError
+from fmtune.paths import jobs_dir
+
+JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")  # SageMaker's training-job name rule
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    job_name: str
+    model: str  # catalog id, local folder or hub id, as the user gave it
+    task: str  # text-generation | text2text
+    channels: dict[str, str]  # channel name -> absolute path
+    hyperparameters: dict[str, str]  # resolved, JumpStart strings (card defaults + user values)
+    job_dir: str
+    accept_eula: bool = False
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @property
+    def hp(self) -> Hyperparameters:
+        return parse_hyperparameters(self.hyperparameters)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    def save(self, path: Path) -> None:
+        path.write_text(self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> JobConfig:
+        return cls(**json.loads(path.read_text()))
+
+
+def build_job(
+    model: str,
+    channels: Mapping[str, str | Path],
+    hyperparameters: Mapping[str, Any] | None = None,
+    *,
+    job_name: str | None = None,
+    output_dir: str | Path | None = None,
+    accept_eula: bool = False,
+) -> JobConfig:
+    """Check everything that can be checked without loading a model; report all problems together."""
+    from fmtune.data.channels import normalize_channels
+    from fmtune.models.source import resolve_source
+
+    problems: list[str] = []
+    source = resolve_source(model)  # an unknown model makes every other check moot
+    card = source.card
+    merged = {**(card.default_hyperparameters if card else {}), **dict(hyperparameters or {})}
+    hp: Hyperparameters | None = None
+    try:
+        hp = parse_hyperparameters(merged)
+    except ConfigError as err:
+        problems.extend(err.problems)
+    task = card.task if card else "text-generation"
+    if card and card.task == "text-to-image":
+        problems.append(
+            f"{card.model_id}: {card.display_name} fine-tuning (DreamBooth) is not available in this version "
+            "of fmtune; choose a text model (`fmtune models --task text-generation`)."
+        )
+    if card and card.eula_required and not accept_eula:
+        problems.append(
+            f"{card.model_id} requires accepting its end-user license agreement ({card.license} license). "
+            "Read it, then pass --accept-eula (SDK: environment={'accept_eula': 'true'})."
+        )
+    if hp is not None and task == "text2text" and not hp.instruction_tuned:
+        problems.append(
+            f"{model} is an encoder-decoder (text2text) model: domain adaptation on raw text does not apply. "
+            "Set instruction_tuned=True and give prompt/completion rows."
+        )
+    name = job_name or default_job_name(card.model_id if card else Path(model).name)
+    if not JOB_NAME.match(name):
+        problems.append(
+            f"job name {name!r}: use 1-63 letters, digits and hyphens, starting with a letter or digit."
+        )
+    job_dir = Path(output_dir).expanduser().resolve() if output_dir else jobs_dir() / name
+    problems.extend(_job_dir_problems(job_dir))
+    try:
+        resolved_channels = {k: str(v) for k, v in normalize_channels(channels).items()}
+    except UserError as err:
+        problems.append(str(err))
+        resolved_channels = {}
+    if problems:
+        raise ConfigError(problems)
+    assert hp is not None
+    return JobConfig(
+        job_name=name,
+        model=model,
+        task=task,
+        channels=resolved_channels,
+        hyperparameters=hp.to_strings(),
+        job_dir=str(job_dir),
+        accept_eula=accept_eula,
+    )
+
+
+def default_job_name(model: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")[:-3]
+    base = re.sub(r"[^A-Za-z0-9-]+", "-", model).strip("-")[: 63 - len(stamp) - 1] or "job"
+    return f"{base}-{stamp}"
+
+
+def _job_dir_problems(job_dir: Path) -> list[str]:
+    """Never write into a folder that already holds a job (finished or not) or other files."""
+    if not job_dir.exists():
+        return []
+    if not job_dir.is_dir():
+        return [f"output dir {job_dir} is a file; choose a new folder."]
+    if not any(job_dir.iterdir()):
+        return []
+    what = "a finished job" if (job_dir / "model").exists() else "files"
+    return [f"output dir {job_dir} already holds {what}; fmtune never overwrites it. Choose a new --output-dir "
+            "or --job-name."]

@@ -1,0 +1,1 @@
+"""Data channels, templates, tokenization and batching."""

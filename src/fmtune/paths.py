@@ -1,0 +1,19 @@
+"""Where fmtune keeps its state: FMTUNE_HOME (default ~/.fmtune) holds caches and jobs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def fmtune_home() -> Path:
+    return Path(os.environ.get("FMTUNE_HOME", Path.home() / ".fmtune")).expanduser()
+
+
+def models_cache_dir() -> Path:
+    """Converted weights (e.g. the embedded GGUF as safetensors) live here."""
+    return fmtune_home() / "models"
+
+
+def jobs_dir() -> Path:
+    return fmtune_home() / "jobs"

@@ -1,0 +1,28 @@
+"""A progress bar with loss and tokens/s on a terminal; silent when output is a file or a pipe."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+class Progress:
+    def __init__(self, total: int, description: str):
+        self._bar = None
+        self._tokens = 0
+        self._started = time.monotonic()
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=description, unit="batch", dynamic_ncols=True, leave=False)
+
+    def step(self, loss: float, tokens: int) -> None:
+        self._tokens += tokens
+        if self._bar is not None:
+            rate = self._tokens / max(time.monotonic() - self._started, 1e-9)
+            self._bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{rate:.0f}", refresh=False)
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
