@@ -37,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--task", choices=["text-generation", "text2text", "text-to-image"])
     models.add_argument("--search", metavar="TEXT")
 
-    hyper = commands.add_parser("hyperparameters", help="a model's default hyperparameters (JumpStart retrieve_default)")
+    hyper = commands.add_parser(
+        "hyperparameters", help="a model's default hyperparameters (JumpStart retrieve_default)"
+    )
     hyper.add_argument("model_id")
     hyper.add_argument("--json", action="store_true")
 

@@ -26,9 +26,11 @@ def _spec(
     le: float | None = None,
     minus_one: str | None = None,
     none: str | None = None,
+    choices: tuple[str, ...] = (),
 ) -> Any:
     """A schema field: default value, one-line meaning, accepted range and special values."""
-    meta = {"doc": doc, "ge": ge, "gt": gt, "lt": lt, "le": le, "minus_one": minus_one, "none": none}
+    meta = {"doc": doc, "ge": ge, "gt": gt, "lt": lt, "le": le, "minus_one": minus_one, "none": none,
+            "choices": choices}
     return field(default=default, metadata=meta)
 
 
@@ -69,6 +71,11 @@ class Hyperparameters:
     lora_dropout: float = _spec(0.05, "Dropout on the LoRA input.", ge=0, lt=1)
     int8_quantization: bool = _spec(False, "Load the base weights in 8-bit (bitsandbytes) for training.")
     enable_fsdp: bool = _spec(False, "Shard the model over devices with Fully Sharded Data Parallel.")
+    precision: str = _spec(
+        "auto",
+        "Compute precision. auto: bf16 autocast on GPUs that support it, fp32 on CPU.",
+        choices=("auto", "bf16", "fp32"),
+    )
 
     def to_strings(self) -> dict[str, str]:
         """JumpStart's representation: every value a string."""
@@ -84,7 +91,7 @@ def format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "True" if value else "False"
     if isinstance(value, float):
-        return repr(value) if abs(value) >= 1e-3 or value == 0 else f"{value:g}"
+        return repr(value)  # shortest exact form ('0.0001', '2e-06'): parses back to the same float
     return str(value)
 
 
@@ -123,8 +130,8 @@ def parse_hyperparameters(values: Mapping[str, Any]) -> Hyperparameters:
             problems.append(problem)
         else:
             parsed[key] = value
-    if not problems:
-        problems.extend(_cross_field_problems(replace(Hyperparameters(), **parsed)))
+    # Valid values only (bad ones keep their defaults), so this never repeats a per-key problem.
+    problems.extend(_cross_field_problems(replace(Hyperparameters(), **parsed)))
     if problems:
         raise ConfigError(problems)
     return Hyperparameters(**parsed)
@@ -158,6 +165,10 @@ def _parse_one(spec: Any, raw: Any) -> tuple[Any, str | None]:
     shown = f"{spec.name}={text!r}"
     if meta["none"] and text.lower() in ("none", "null", ""):
         return None, None
+    if kind == "str":
+        if text in meta["choices"]:
+            return text, None
+        return None, f"{shown}: {_accepted(spec)}."
     if kind == "bool":
         if text.lower() in ("true", "false"):
             return text.lower() == "true", None
@@ -189,6 +200,8 @@ def _accepted(spec: Any) -> str:
     meta = spec.metadata
     if kind == "bool":
         return "accepted: 'True' or 'False'"
+    if kind == "str":
+        return "accepted: " + ", ".join(repr(c) for c in meta["choices"])
     bounds = []
     for key, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
         if meta[key] is not None:

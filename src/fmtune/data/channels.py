@@ -65,7 +65,7 @@ def normalize_channels(channels: Mapping[str, str | Path]) -> dict[str, Path]:
         if text.startswith("s3://"):
             problems.append(
                 f"channel '{name}': {text} is an S3 URI; fmtune reads local data. Copy it first "
-                f"(`aws s3 sync {text} ./data`) and pass the local path."
+                f"(`aws s3 sync {text} ./data`) and pass the local path"
             )
             continue
         path = Path(text.removeprefix("file://")).expanduser()
@@ -75,7 +75,7 @@ def normalize_channels(channels: Mapping[str, str | Path]) -> dict[str, Path]:
             problems.append(f"channel '{name}' given twice ('train' and 'training' are the same channel)")
         else:
             resolved[canonical] = path.resolve()
-    if "training" not in resolved and not any("'train" in p for p in problems):
+    if "training" not in resolved and not any(CHANNEL_NAMES.get(name) == "training" for name in channels):
         problems.append("no training channel; pass --training PATH (SDK: fit({'training': PATH}))")
     if problems:
         raise DataError("Data channels: " + "; ".join(problems) + ".")
@@ -200,7 +200,9 @@ def _row_text(row: Row) -> str:
             return ""
         if isinstance(text, str):
             return text
-    raise DataError(f"{row.origin}: expected text (a `text` field or a string in the first column), found {value!r:.80}.")
+    raise DataError(
+        f"{row.origin}: expected text (a `text` field or a string in the first column), found {value!r:.80}."
+    )
 
 
 def _conversation(row: Row) -> Conversation:

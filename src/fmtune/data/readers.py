@@ -57,7 +57,12 @@ def read_json(path: Path) -> list[Row]:
     text = read_text_file(path)
     try:
         value = json.loads(text)
-    except json.JSONDecodeError:
+    except json.JSONDecodeError as err:
+        if text.lstrip().startswith("["):  # a broken JSON array, not JSON Lines: report where it breaks
+            raise DataError(
+                f"{path}:{err.lineno}: not valid JSON ({err.msg} at column {err.colno}). A .json file must "
+                "hold one JSON array of records, or one JSON object per line."
+            ) from None
         return read_jsonl(path)
     if isinstance(value, dict):  # {"text": [...]} column layout
         columns = [v for v in value.values() if isinstance(v, list)]

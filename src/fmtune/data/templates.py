@@ -86,11 +86,16 @@ def load_template(path: Path) -> Template:
         raise DataError(f"{path}: " + "; ".join(problems) + ".")
     for key in ("prompt", "completion"):
         try:
-            placeholders(value[key])
+            names = [name for _, name, _, _ in string.Formatter().parse(value[key]) if name is not None]
         except ValueError as err:
             raise DataError(
                 f"{path}: '{key}' is not a valid template ({err}); write literal braces as {{{{ and }}}}."
             ) from None
+        if any(not name or name.isdigit() for name in names):
+            raise DataError(
+                f"{path}: '{key}' has a positional placeholder ({{}} or {{0}}); name the row's field "
+                "instead, e.g. {question}, or write literal braces as {{ and }}."
+            )
     return Template(value["prompt"], value["completion"], str(path))
 
 

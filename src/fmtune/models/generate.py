@@ -10,7 +10,7 @@ import torch
 
 from fmtune.data.prompting import PromptFormat
 from fmtune.errors import UserError
-from fmtune.models.loading import load_tokenizer, training_device
+from fmtune.models.loading import load_tokenizer, quiet_libraries, training_device
 from fmtune.paths import jobs_dir
 
 
@@ -43,6 +43,7 @@ def resolve_model_dir(reference: str) -> Path:
 def load_for_generation(reference: str, prompt_format: PromptFormat | None = None) -> LoadedModel:
     from transformers import AutoModelForCausalLM
 
+    quiet_libraries()
     path = resolve_model_dir(reference)
     tokenizer = load_tokenizer(path)
     fmt = prompt_format or PromptFormat.load(path) or default_format(tokenizer)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +34,41 @@ def effective_max_length(requested: int, tokenizer: Any, context_length: int | N
     return min(DEFAULT_MAX_LENGTH if requested == -1 else requested, limit)
 
 
+def quiet_libraries() -> None:
+    """Keep job logs readable: no per-file progress bars or optional-kernel notices from libraries."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\..*")
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """auto: bf16 on GPUs that support it. Not on CPU: measured on SmolLM2 LoRA (2-core EPYC with
+    avx512_bf16), bf16 autocast was no faster and its rounding swallowed the small early LoRA updates
+    (validation loss unchanged after an epoch that lowered it by 0.28 in fp32)."""
+    if precision != "auto":
+        return precision == "bf16"
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast for matmuls; master weights and the loss stay in fp32."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
 def training_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
 def load_causal_lm(model_dir: Path, device: torch.device) -> Any:
+    """fp32 master weights; bf16 compute comes from autocast (see `use_bf16`)."""
     from transformers import AutoModelForCausalLM
 
-    dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, use_safetensors=True)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, use_safetensors=True)
     # Training needs no KV cache; with one, transformers also ignores position_ids-based masks.
     model.config.use_cache = False
     return model.to(device)

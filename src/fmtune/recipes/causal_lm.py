@@ -21,7 +21,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from fmtune.catalog import ModelCard
 from fmtune.config.hyperparameters import Hyperparameters
 from fmtune.config.job import JobConfig
 from fmtune.data.batching import collate, evaluation_batches, training_batches
@@ -40,12 +39,15 @@ from fmtune.errors import UserError
 from fmtune.jobs.layout import JobLayout
 from fmtune.models.loading import (
     apply_lora,
+    autocast,
     count_parameters,
     effective_max_length,
     load_causal_lm,
     load_tokenizer,
     lora_targets_for,
+    quiet_libraries,
     training_device,
+    use_bf16,
 )
 from fmtune.models.source import materialize, resolve_source
 from fmtune.training.joblog import JobLog
@@ -80,12 +82,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(job: JobConfig, layout: JobLayout, log: JobLog) -> None:
+    quiet_libraries()
     hp = job.hp
     source = resolve_source(job.model)
     card = source.card
     seed_everything(hp.seed)
     device = training_device()
-    log(f"fmtune job {job.job_name}: {job.model} on {device.type}")
+    bf16 = use_bf16(hp.precision, device)
+    log(f"fmtune job {job.job_name}: {job.model} on {device.type} ({'bf16 autocast' if bf16 else 'fp32'})")
     if hp.enable_fsdp:
         log("enable_fsdp=True: this run has a single process, so there is nothing to shard; training unsharded.")
 
@@ -126,14 +130,17 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog) -> None:
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=LR_DECAY_PER_EPOCH)
     pad_id = tokenizer.pad_token_id
 
-    eval_loss = evaluate(model, val_set, hp.per_device_eval_batch_size, pad_id, device)
-    record_epoch(layout, log, 0, None, eval_loss, time.monotonic())
+    started = time.monotonic()
+    with autocast(device, bf16):
+        eval_loss = evaluate(model, val_set, hp.per_device_eval_batch_size, pad_id, device)
+    record_epoch(layout, log, 0, None, eval_loss, started)
     best_loss, best_epoch, best_state = math.inf, 0, None
     for epoch in range(1, hp.epoch + 1):
         started = time.monotonic()
-        train_loss = train_epoch(model, optimizer, train_set, hp, pad_id, device, epoch)
+        with autocast(device, bf16):
+            train_loss = train_epoch(model, optimizer, train_set, hp, pad_id, device, epoch)
+            eval_loss = evaluate(model, val_set, hp.per_device_eval_batch_size, pad_id, device)
         scheduler.step()
-        eval_loss = evaluate(model, val_set, hp.per_device_eval_batch_size, pad_id, device)
         record_epoch(layout, log, epoch, train_loss, eval_loss, started)
         if eval_loss < best_loss:
             best_loss, best_epoch, best_state = eval_loss, epoch, trainable_state(model)

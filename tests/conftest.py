@@ -1,0 +1,39 @@
+"""Shared fixtures: an isolated FMTUNE_HOME per test session, with the embedded model converted once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples"
+# Converted weights survive between local runs (CI starts clean and converts once, ~30 s).
+MODEL_CACHE = REPO / ".pytest_cache" / "fmtune-models"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fmtune_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("fmtune-home")
+    MODEL_CACHE.mkdir(parents=True, exist_ok=True)
+    (home / "models").symlink_to(MODEL_CACHE, target_is_directory=True)
+    os.environ["FMTUNE_HOME"] = str(home)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    return home
+
+
+@pytest.fixture(scope="session")
+def embedded_model_dir(fmtune_home: Path) -> Path:
+    """The embedded SmolLM2-135M-Instruct as safetensors (converted from the bundled GGUF once)."""
+    from fmtune.catalog import DEFAULT_MODEL_ID, get_card
+    from fmtune.models.source import convert_gguf
+
+    return convert_gguf(get_card(DEFAULT_MODEL_ID))
+
+
+@pytest.fixture(scope="session")
+def smollm_tokenizer(embedded_model_dir: Path):
+    from fmtune.models.loading import load_tokenizer
+
+    return load_tokenizer(embedded_model_dir)
