@@ -60,7 +60,12 @@ GEMMA_INSTRUCT: dict[str, str] = {
 GEMMA_2B_INSTRUCT: dict[str, str] = {**GEMMA_INSTRUCT, "max_input_length": "1024"}
 GEMMA_7B_INSTRUCT: dict[str, str] = {**GEMMA_INSTRUCT, "max_input_length": "2048"}
 # Flan-T5: instruction-tuned by default.
-FLAN_T5: dict[str, str] = {**LLAMA2_BASE, "instruction_tuned": "True", "epoch": "1", "enable_fsdp": "False"}
+# JumpStart's Flan-T5 template is a bare {"prompt": "{prompt}", "completion": "{completion}"}: no
+# "### Response:" demarcation, so it is off by default here.
+FLAN_T5: dict[str, str] = {
+    **LLAMA2_BASE, "instruction_tuned": "True", "epoch": "1", "enable_fsdp": "False",
+    "add_input_output_demarcation_key": "False",
+}
 # Stable Diffusion 2.1 (DreamBooth) [jumpstart.md].
 STABLE_DIFFUSION: dict[str, str] = {
     "epoch": "20",

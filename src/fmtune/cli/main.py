@@ -29,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--job-name", help="unique name (default: <model>-<timestamp>)")
     train.add_argument("--output-dir", help="job folder (default: $FMTUNE_HOME/jobs/<job-name>)")
     train.add_argument("--accept-eula", action="store_true", help="accept the model's license (Llama 2, Gemma, ...)")
+    train.add_argument("--tiny-random", action="store_true",
+                       help="instead of the real weights, build a tiny model (2 layers, hidden 64) of the catalog "
+                            "model's architecture with RANDOM weights: the result is only a test of the pipeline")
+    train.add_argument("--detach", action="store_true",
+                       help="run in the background: print the job name and return at once")
 
     models = commands.add_parser("models", help="list the model catalog, or show one model")
     models.add_argument("action", nargs="?", choices=["show"], help="show one model")
@@ -43,6 +48,26 @@ def build_parser() -> argparse.ArgumentParser:
     hyper.add_argument("model_id")
     hyper.add_argument("--json", action="store_true")
 
+    jobs = commands.add_parser("jobs", help="list, inspect, follow, stop, resume and delete training jobs")
+    actions = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+    jobs_list = actions.add_parser("list", help="all jobs, newest first")
+    jobs_list.add_argument("--json", action="store_true")
+    describe = actions.add_parser("describe", help="a job's status, paths, settings and latest metrics")
+    describe.add_argument("name")
+    describe.add_argument("--json", action="store_true")
+    logs = actions.add_parser("logs", help="print a job's log")
+    logs.add_argument("name")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
+    stop = actions.add_parser("stop", help="stop a job: it writes a checkpoint and ends as Stopped")
+    stop.add_argument("name")
+    stop.add_argument("--grace", type=float, default=None, metavar="SECONDS",
+                      help="how long the job may take to checkpoint before it is killed (default 120)")
+    resume = actions.add_parser("resume", help="continue a Failed or Stopped job from its last checkpoint")
+    resume.add_argument("name")
+    resume.add_argument("--detach", action="store_true", help="run in the background")
+    delete = actions.add_parser("delete", help="remove a job and its folder (not while it runs)")
+    delete.add_argument("name")
+
     gen = commands.add_parser("generate", help="generate text with a tuned model, a model folder or a model id")
     gen.add_argument("model", help="job name, job folder, model folder or model id")
     gen.add_argument("prompt")
@@ -50,7 +75,49 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--temperature", type=float, default=0.0)
     gen.add_argument("--top-p", type=float, default=1.0)
     gen.add_argument("--seed", type=int)
+
+    add_deploy_parsers(commands)
     return parser
+
+
+def add_deploy_parsers(commands: argparse._SubParsersAction) -> None:
+    from fmtune.serve.settings import API_KEY_ENV, ServeSettings
+
+    d = ServeSettings()
+    deploy = commands.add_parser(
+        "deploy", help="serve a tuned model (and LoRA adapters on it) as an HTTP endpoint",
+        description="JumpStart /invocations and an OpenAI-compatible API (/v1/completions, /v1/chat/completions, "
+                    "/v1/models), plus /health and /metrics. Ctrl-C stops it.",
+    )
+    deploy.add_argument("model", help="job name, job folder, model folder or model id")
+    deploy.add_argument("--adapter", dest="adapters", action="append", default=[], metavar="NAME=PATH",
+                        help="a LoRA adapter served on the same base, picked by the request's `model` field; PATH: "
+                             "adapter folder, job folder or job name (repeatable)")
+    deploy.add_argument("--host", default=d.host, help=f"address to listen on (default: {d.host}, this machine only)")
+    deploy.add_argument("--port", type=int, default=d.port, help=f"default: {d.port}; 0 picks a free port")
+    deploy.add_argument("--api-key", help=f"require this key on every route but /health (default: ${API_KEY_ENV})")
+    deploy.add_argument("--name", help="endpoint name in `fmtune endpoints` (default: <model>-<port>)")
+    deploy.add_argument("--detach", action="store_true", help="run in the background; print the URL and return")
+    limits = deploy.add_argument_group("limits")
+    limits.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes, help="larger requests get 413")
+    limits.add_argument("--max-new-tokens-cap", type=int, default=d.max_new_tokens_cap,
+                        help="requests asking for more new tokens get 400")
+    limits.add_argument("--default-max-new-tokens", type=int, default=d.default_max_new_tokens,
+                        help="when a request names no limit")
+    limits.add_argument("--max-batch-size", type=int, default=d.max_batch_size,
+                        help="requests generated together in one batch")
+    limits.add_argument("--max-queue", type=int, default=d.max_queue,
+                        help="requests waiting beyond the batch; more get 429")
+    limits.add_argument("--batch-wait-ms", type=float, default=d.batch_wait_ms,
+                        help="how long a new batch waits for more requests")
+    limits.add_argument("--max-model-len", type=int, help="context length (default: the model's)")
+    limits.add_argument("--served-model-name", help="the base model's name in `model` fields (default: from MODEL)")
+
+    endpoints = commands.add_parser("endpoints", help="list or stop the endpoints running on this machine")
+    endpoints.add_argument("action", nargs="?", choices=["list", "stop"], default="list")
+    endpoints.add_argument("names", nargs="*", metavar="NAME", help="endpoints to stop")
+    endpoints.add_argument("--all", action="store_true", help="stop every running endpoint")
+    endpoints.add_argument("--json", action="store_true")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from fmtune.catalog import DEFAULT_MODEL_ID
     from fmtune.config.job import build_job
-    from fmtune.jobs.runner import check_job_data, run_job
+    from fmtune.jobs.runner import check_job_data, submit
 
     channels = {"training": args.training}
     if args.validation:
@@ -82,10 +149,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         job_name=args.job_name,
         output_dir=args.output_dir,
         accept_eula=args.accept_eula,
+        tiny_random=args.tiny_random,
     )
     check_job_data(job)
+    if job.tiny_random:
+        print("--tiny-random: the weights are RANDOM (a tiny model of this architecture); the result is only a "
+              "test of the pipeline, not a useful model.", file=sys.stderr, flush=True)
+    if args.detach:
+        submit(job, detach=True)
+        print(job.job_name, flush=True)
+        print(f"started in the background → {job.job_dir}\nfollow it: fmtune jobs logs {job.job_name} --follow",
+              file=sys.stderr)
+        return 0
     print(f"job {job.job_name} → {job.job_dir}", flush=True)
-    code = run_job(job)
+    code = submit(job)
     if code == 0:
         print(f"done. Try it: fmtune generate {job.job_dir} \"...\"")
     return code
@@ -98,11 +175,13 @@ def cmd_models(args: argparse.Namespace) -> int:
         if not args.model_id:
             raise UserError("usage: fmtune models show MODEL_ID")
         card = get_card(args.model_id)
+        memory = default_memory_estimate(card)
         if args.json:
-            print(json.dumps(asdict(card), indent=2))
+            print(json.dumps({**asdict(card), "estimated_peak_memory": memory}, indent=2))
         else:
             for key, value in asdict(card).items():
                 print(f"{key:>24}: {value}")
+            print(f"{'estimated_peak_memory':>24}: {memory}")
         return 0
     cards = search_cards(args.search, args.task)
     if args.json:
@@ -112,6 +191,27 @@ def cmd_models(args: argparse.Namespace) -> int:
         eula = " (EULA)" if card.eula_required else ""
         print(f"{card.model_id:<66} {card.display_name:<40} {card.task}{eula}")
     return 0
+
+
+def default_memory_estimate(card) -> str:
+    """Peak memory of a LoRA run with the card's default hyperparameters, one GPU (bf16) or CPU (fp32)."""
+    from fmtune.config.hyperparameters import parse_hyperparameters
+    from fmtune.models import memory
+
+    shape = memory.shape_for_card(card)
+    if shape is None:
+        return f"{card.parameters_billion:g}B parameters; no text-model estimate for {card.task} models"
+    hp = parse_hyperparameters(card.default_hyperparameters)
+    length = min(1024 if hp.max_input_length == -1 else hp.max_input_length, card.context_length)
+    trainable = memory.approximate_lora_parameters(shape, len(card.lora_target_modules), hp.lora_r)
+    lines = []
+    for device, bf16 in (("cuda", True), ("cpu", False)):
+        fmt = memory.weight_format(hp.int8_quantization, bf16)
+        estimate = memory.estimate(shape, trainable=trainable, batch_size=hp.per_device_train_batch_size,
+                                   sequence_length=length, weight_format=fmt, bf16_activations=bf16, device_type=device)
+        lines.append(f"{device} ({fmt}, batch {hp.per_device_train_batch_size} x {length} tokens): "
+                     f"{estimate.describe()}")
+    return f"{shape.parameters / 1e9:.2f}B parameters; " + " | ".join(lines)
 
 
 def cmd_hyperparameters(args: argparse.Namespace) -> int:
@@ -131,6 +231,64 @@ def cmd_hyperparameters(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from fmtune.jobs import runner
+    from fmtune.jobs.report import describe_job, stream_logs
+    from fmtune.jobs.store import JobStore
+
+    store = JobStore()
+    action = args.jobs_command
+    if action == "list":
+        records = store.list_jobs()
+        if args.json:
+            print(json.dumps([describe_job(r) for r in records], indent=2))
+            return 0
+        width = max((len(r.name) for r in records), default=4)
+        if not records:
+            print("no jobs yet; `fmtune train --training PATH` starts one", file=sys.stderr)
+        else:
+            print(f"{'NAME':<{width}}  {'STATUS':<10}  {'CREATED':<19}  {'ENDED':<19}  MODEL")
+        for r in records:
+            print(f"{r.name:<{width}}  {r.status:<10}  {_short_time(r.created):<19}  {_short_time(r.ended):<19}  "
+                  f"{r.model}")
+        return 0
+    if action == "describe":
+        summary = describe_job(store.require(args.name))
+        if args.json:
+            print(json.dumps(summary, indent=2))
+        else:
+            for key, value in summary.items():
+                shown = json.dumps(value) if isinstance(value, dict) else value
+                print(f"{key:>16}: {'' if value is None else shown}")
+        return 0
+    if action == "logs":
+        record = stream_logs(args.name, follow=args.follow)
+        return 1 if args.follow and record.status == "Failed" else 0
+    if action == "stop":
+        grace = runner.STOP_GRACE_S if args.grace is None else args.grace
+        if store.require(args.name).active:
+            print(f"stopping {args.name} (it writes a checkpoint; killed after {grace:g} s)...", file=sys.stderr,
+                  flush=True)
+        record = runner.stop(args.name, grace=grace)
+        print(f"{record.name}: {record.status}. Continue it with: fmtune jobs resume {record.name}")
+        return 0
+    if action == "resume":
+        if args.detach:
+            runner.resume(args.name, detach=True)
+            print(args.name)
+            return 0
+        return runner.resume(args.name)
+    if action == "delete":
+        folder = runner.delete(args.name)
+        print(f"deleted job {args.name} and {folder}")
+        return 0
+    raise AssertionError(action)
+
+
+def _short_time(stamp: str | None) -> str:
+    return stamp[:19].replace("T", " ") if stamp else "-"
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from fmtune.models.generate import generate, load_for_generation
 
@@ -138,6 +296,73 @@ def cmd_generate(args: argparse.Namespace) -> int:
     print(generate(loaded, args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                    top_p=args.top_p, seed=args.seed))
     return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from fmtune.serve.settings import ServeSettings, api_key_from_env
+
+    adapters = parse_adapters(args.adapters)
+    settings = ServeSettings(
+        host=args.host, port=args.port, api_key=api_key_from_env(args.api_key),
+        max_body_bytes=args.max_body_bytes, max_new_tokens_cap=args.max_new_tokens_cap,
+        default_max_new_tokens=args.default_max_new_tokens, max_batch_size=args.max_batch_size,
+        max_queue=args.max_queue, batch_wait_ms=args.batch_wait_ms, max_model_len=args.max_model_len,
+        served_model_name=args.served_model_name,
+    ).check()
+    if args.detach:
+        from fmtune.serve import start_endpoint
+
+        endpoint = start_endpoint(args.model, adapters=adapters, name=args.name, host=settings.host,
+                                  port=settings.port, api_key=settings.api_key, settings=settings)
+        print(f"endpoint {endpoint.name}: {endpoint.url} (pid {endpoint.pid}, log {endpoint.log_path})")
+        if settings.api_key is None:
+            print(f"API key (made for this endpoint): {endpoint.api_key}")
+        print(f"stop it with: fmtune endpoints stop {endpoint.name}")
+        return 0
+    from fmtune.serve.server import serve_forever
+
+    return serve_forever(args.model, adapters, settings, name=args.name)
+
+
+def cmd_endpoints(args: argparse.Namespace) -> int:
+    from fmtune.serve import list_endpoints, stop_endpoint
+
+    if args.action == "list":
+        if args.names or args.all:
+            raise UserError("usage: fmtune endpoints list [--json]  (names and --all go with `stop`)")
+        records = list_endpoints()
+        if args.json:
+            print(json.dumps([asdict(r) for r in records], indent=2))
+        elif not records:
+            print("no endpoints running (start one with `fmtune deploy MODEL`)")
+        for r in records if not args.json else []:
+            adapters = f" adapters: {', '.join(r.adapters)}" if r.adapters else ""
+            print(f"{r.name:<40} {r.url:<28} pid {r.pid:<8} {r.model}{adapters}")
+        return 0
+    if not args.names and not args.all:
+        raise UserError("usage: fmtune endpoints stop NAME [NAME ...] or --all")
+    names = [r.name for r in list_endpoints()] if args.all else args.names
+    missing = [name for name in names if not stop_endpoint(name)]
+    for name in names:
+        if name not in missing:
+            print(f"stopped {name}")
+    if missing:
+        raise UserError(f"no running endpoint named {', '.join(repr(n) for n in missing)}; "
+                        "`fmtune endpoints list` shows the running ones.")
+    return 0
+
+
+def parse_adapters(items: Sequence[str]) -> dict[str, str]:
+    adapters: dict[str, str] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        name, path = name.strip(), path.strip()
+        if not sep or not name or not path:
+            raise UserError(f"--adapter {item!r}: expected NAME=PATH, e.g. --adapter support-bot=jobs/support/adapter")
+        if name in adapters:
+            raise UserError(f"--adapter {name}=...: the name is given twice; each adapter needs its own name.")
+        adapters[name] = path
+    return adapters
 
 
 def parse_key_values(items: Sequence[str]) -> dict[str, str]:
@@ -155,6 +380,9 @@ COMMANDS = {
     "models": cmd_models,
     "hyperparameters": cmd_hyperparameters,
     "generate": cmd_generate,
+    "jobs": cmd_jobs,
+    "deploy": cmd_deploy,
+    "endpoints": cmd_endpoints,
 }
 
 if __name__ == "__main__":

@@ -71,6 +71,10 @@ class Hyperparameters:
     lora_dropout: float = _spec(0.05, "Dropout on the LoRA input.", ge=0, lt=1)
     int8_quantization: bool = _spec(False, "Load the base weights in 8-bit (bitsandbytes) for training.")
     enable_fsdp: bool = _spec(False, "Shard the model over devices with Fully Sharded Data Parallel.")
+    checkpoint_steps: int = _spec(
+        -1, "Also write a checkpoint every N optimizer steps (one is always written after each epoch).",
+        ge=1, minus_one="end of each epoch only",
+    )
     precision: str = _spec(
         "auto",
         "Compute precision. auto: bf16 autocast on GPUs that support it, fp32 on CPU.",

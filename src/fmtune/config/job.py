@@ -26,6 +26,7 @@ class JobConfig:
     hyperparameters: dict[str, str]  # resolved, JumpStart strings (card defaults + user values)
     job_dir: str
     accept_eula: bool = False
+    tiny_random: bool = False  # train a tiny randomly initialised model of the architecture (a pipeline test)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -51,13 +52,14 @@ def build_job(
     job_name: str | None = None,
     output_dir: str | Path | None = None,
     accept_eula: bool = False,
+    tiny_random: bool = False,
 ) -> JobConfig:
     """Check everything that can be checked without loading a model; report all problems together."""
     from fmtune.data.channels import normalize_channels
     from fmtune.models.source import resolve_source
 
     problems: list[str] = []
-    source = resolve_source(model)  # an unknown model makes every other check moot
+    source = resolve_source(model, tiny_random=tiny_random)  # an unknown model makes every other check moot
     card = source.card
     merged = {**(card.default_hyperparameters if card else {}), **dict(hyperparameters or {})}
     hp: Hyperparameters | None = None
@@ -104,6 +106,7 @@ def build_job(
         hyperparameters=hp.to_strings(),
         job_dir=str(job_dir),
         accept_eula=accept_eula,
+        tiny_random=tiny_random,
     )
 
 

@@ -27,6 +27,13 @@ def collate(examples: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
+def collate_seq2seq(examples: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """Encoder inputs and decoder labels padded separately (the model shifts labels into decoder inputs)."""
+    inputs = collate([Encoded(e.input_ids, e.input_ids) for e in examples], pad_id)
+    targets = collate([Encoded(e.labels, e.labels) for e in examples], pad_id)
+    return {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"], "labels": targets["labels"]}
+
+
 def training_batches(
     examples: Sequence[Encoded], batch_size: int, seed: int, epoch: int
 ) -> Iterator[list[Encoded]]:

@@ -66,6 +66,22 @@ def encode_prompt_completion(
     return out, stats
 
 
+def encode_seq2seq(
+    tokenizer: Any, records: Sequence[PromptCompletion], max_length: int
+) -> tuple[list[Encoded], EncodeStats]:
+    """Encoder-decoder pairs: `input_ids` is the prompt (encoder input), `labels` the completion + EOS."""
+    stats, out = EncodeStats(), []
+    prompts = tokenizer([r.prompt for r in records], add_special_tokens=True)["input_ids"]
+    completions = tokenizer([r.completion for r in records], add_special_tokens=False)["input_ids"]
+    for prompt, completion in zip(prompts, completions, strict=True):
+        target = completion + [tokenizer.eos_token_id]
+        stats.examples += 1
+        if len(prompt) > max_length or len(target) > max_length:
+            stats.truncated += 1
+        out.append(Encoded(prompt[:max_length], target[:max_length]))
+    return out, stats
+
+
 def encode_chat(
     tokenizer: Any, conversations: Sequence[Conversation], max_length: int, chat_template: str | None = None
 ) -> tuple[list[Encoded], EncodeStats]:

@@ -20,6 +20,8 @@ class PromptFormat:
     demarcation: bool = True
     chat_template: str | None = None  # chat: template used when the tokenizer has none
     eos_token_ids: list[int] = field(default_factory=list)
+    # End-of-turn text that is not a single special token for this tokenizer (catalog chat formats).
+    stop_strings: list[str] = field(default_factory=list)
     base_model: str = ""
 
     def render(self, tokenizer: Any, text: str, fields: dict[str, str] | None = None) -> str:

@@ -10,7 +10,7 @@ import torch
 
 from fmtune.data.prompting import PromptFormat
 from fmtune.errors import UserError
-from fmtune.models.loading import load_tokenizer, quiet_libraries, training_device
+from fmtune.models.loading import load_pretrained, load_tokenizer, quiet_libraries, training_device
 from fmtune.paths import jobs_dir
 
 
@@ -41,14 +41,16 @@ def resolve_model_dir(reference: str) -> Path:
 
 
 def load_for_generation(reference: str, prompt_format: PromptFormat | None = None) -> LoadedModel:
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoConfig
 
     quiet_libraries()
     path = resolve_model_dir(reference)
     tokenizer = load_tokenizer(path)
     fmt = prompt_format or PromptFormat.load(path) or default_format(tokenizer)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, use_safetensors=True)
-    model.to(training_device()).eval()
+    seq2seq = bool(getattr(AutoConfig.from_pretrained(path), "is_encoder_decoder", False))
+    model = load_pretrained(path, training_device(), seq2seq=seq2seq)
+    model.config.use_cache = True
+    model.eval()
     return LoadedModel(model, tokenizer, fmt, path)
 
 
@@ -80,11 +82,22 @@ def generate(
         torch.manual_seed(seed)
     sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else \
         {"do_sample": False}
+    stops = loaded.prompt_format.stop_strings
     output = loaded.model.generate(
         **inputs,
         max_new_tokens=max_new_tokens,
         eos_token_id=loaded.prompt_format.eos_token_ids or None,
         pad_token_id=loaded.tokenizer.pad_token_id,
+        **({"stop_strings": stops, "tokenizer": loaded.tokenizer} if stops else {}),
         **sampling,
     )
-    return loaded.tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    # Decoder-only models echo the prompt; encoder-decoder outputs hold only the answer.
+    start = 0 if loaded.model.config.is_encoder_decoder else inputs["input_ids"].shape[1]
+    text = loaded.tokenizer.decode(output[0, start:], skip_special_tokens=True)
+    return cut_at_stop(text, stops)
+
+
+def cut_at_stop(text: str, stops: list[str]) -> str:
+    """Drop the stop string (and anything after it) from a completion."""
+    cut = min((text.find(s) for s in stops if s in text), default=-1)
+    return text if cut < 0 else text[:cut]

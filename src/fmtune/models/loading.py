@@ -64,17 +64,24 @@ def training_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
-def load_causal_lm(model_dir: Path, device: torch.device) -> Any:
-    """fp32 master weights; bf16 compute comes from autocast (see `use_bf16`)."""
-    from transformers import AutoModelForCausalLM
+def load_pretrained(model_dir: Path, device: torch.device, seq2seq: bool = False, bf16: bool = False) -> Any:
+    """Weights from safetensors only: bf16 on GPUs running bf16 (the frozen base needs no fp32 copy),
+    fp32 otherwise; trainable LoRA weights stay fp32 either way (PEFT's adapter dtype)."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, use_safetensors=True)
+    auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+    dtype = torch.bfloat16 if bf16 and device.type == "cuda" else torch.float32
+    model = auto.from_pretrained(model_dir, dtype=dtype, use_safetensors=True)
     # Training needs no KV cache; with one, transformers also ignores position_ids-based masks.
     model.config.use_cache = False
+    if hasattr(model.config, "router_aux_loss_coef"):  # MoE: keep the load-balancing loss on while tuning
+        model.config.output_router_logits = True
     return model.to(device)
 
 
-def apply_lora(model: Any, hp: Hyperparameters, target_modules: list[str] | tuple[str, ...]) -> Any:
+def apply_lora(
+    model: Any, hp: Hyperparameters, target_modules: list[str] | tuple[str, ...], task_type: str = "CAUSAL_LM"
+) -> Any:
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
@@ -83,7 +90,7 @@ def apply_lora(model: Any, hp: Hyperparameters, target_modules: list[str] | tupl
         lora_dropout=hp.lora_dropout,
         target_modules=list(target_modules),
         bias="none",
-        task_type="CAUSAL_LM",
+        task_type=task_type,
     )
     return get_peft_model(model, config)
 

@@ -1,7 +1,9 @@
 """Where a model's weights come from: catalog id, local folder, Hugging Face cache, hub, bundled GGUF.
 
 `resolve_source` is cheap (no torch) and decides what the user meant; `materialize` returns a local
-folder with safetensors weights and a tokenizer, converting or downloading once when needed.
+folder with safetensors weights and a tokenizer, converting or downloading once when needed. With
+`tiny_random=True` a catalog id resolves to a tiny randomly initialised model of its architecture
+(`fmtune.models.tiny`), built once into FMTUNE_HOME/models/tiny-random/.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from fmtune.catalog import ModelCard, find_card, unknown_model_message
 from fmtune.errors import UserError
 from fmtune.paths import models_cache_dir
 
-SourceKind = Literal["embedded", "catalog", "local", "hub"]
+SourceKind = Literal["embedded", "catalog", "local", "hub", "tiny-random"]
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # Weights are read from safetensors only: pickled .bin checkpoints can execute code when loaded.
 HUB_PATTERNS = ["*.safetensors", "*.json", "tokenizer*", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
@@ -34,8 +36,10 @@ class ModelSource:
     location: str  # local path or hub repo id
 
 
-def resolve_source(reference: str) -> ModelSource:
+def resolve_source(reference: str, tiny_random: bool = False) -> ModelSource:
     card = find_card(reference)
+    if tiny_random:
+        return _tiny_random_source(reference, card)
     if card is not None:
         kind: SourceKind = "embedded" if card.gguf else "catalog"
         return ModelSource(reference, kind, card, card.hf_repo)
@@ -54,10 +58,33 @@ def resolve_source(reference: str) -> ModelSource:
     raise UserError(unknown_model_message(reference))
 
 
+def _tiny_random_source(reference: str, card: ModelCard | None) -> ModelSource:
+    """--tiny-random: only catalog ids name an architecture to scale down."""
+    if card is None:
+        looks_local = Path(reference).expanduser().exists() or reference.startswith((".", "/", "~"))
+        what = "a local model folder or Hugging Face repo id" if looks_local or HUB_ID.match(reference) else (
+            "not a catalog model id"
+        )
+        raise UserError(
+            f"--tiny-random needs a catalog model id (`fmtune models` lists them); '{reference}' is {what}. "
+            "Tiny random models are built from the architectures of the catalog entries; drop --tiny-random "
+            "to train a model folder or hub model with its real weights."
+        )
+    from fmtune.models.tiny import tiny_group, tiny_model_dir
+
+    tiny_group(card)  # text-to-image cards have no tiny variant: says so clearly
+    return ModelSource(reference, "tiny-random", card, str(tiny_model_dir(card)))
+
+
 def materialize(source: ModelSource) -> Path:
     """A local folder holding config.json, safetensors weights and the tokenizer for this source."""
     if source.kind == "local":
         return Path(source.location)
+    if source.kind == "tiny-random":
+        from fmtune.models.tiny import build_tiny_model
+
+        assert source.card is not None
+        return build_tiny_model(source.card, Path(source.location))
     if source.kind == "embedded":
         assert source.card is not None and source.card.gguf
         return convert_gguf(source.card)

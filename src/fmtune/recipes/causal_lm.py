@@ -8,23 +8,17 @@ save the best adapter and the merged model, with the prompt format the model was
 
 from __future__ import annotations
 
-import argparse
-import copy
-import math
-import random
 import sys
-import time
-import traceback
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from fmtune.catalog.formats import chat_template_for, stop_strings_for
 from fmtune.config.hyperparameters import Hyperparameters
 from fmtune.config.job import JobConfig
-from fmtune.data.batching import collate, evaluation_batches, training_batches
-from fmtune.data.channels import Splits, cap, data_mode, load_splits
+from fmtune.data.batching import collate
+from fmtune.data.channels import Splits, cap, data_mode
 from fmtune.data.encode import (
     IGNORE_INDEX,
     Encoded,
@@ -37,116 +31,43 @@ from fmtune.data.encode import (
 from fmtune.data.prompting import PromptFormat, end_of_turn_ids
 from fmtune.errors import UserError
 from fmtune.jobs.layout import JobLayout
-from fmtune.models.loading import (
-    apply_lora,
-    autocast,
-    count_parameters,
-    effective_max_length,
-    load_causal_lm,
-    load_tokenizer,
-    lora_targets_for,
-    quiet_libraries,
-    training_device,
-    use_bf16,
-)
-from fmtune.models.source import materialize, resolve_source
+from fmtune.models.loading import apply_lora, load_pretrained, lora_targets_for
+from fmtune.recipes.common import log_model, read_splits, recipe_main, save_outputs, set_up
 from fmtune.training.joblog import JobLog
-from fmtune.training.metrics import append_metrics, jumpstart_lines, perplexity
-from fmtune.training.progress import Progress
-
-LR_DECAY_PER_EPOCH = 0.85  # llama-recipes' StepLR(gamma=0.85), which JumpStart's Llama 2 training uses
-MAX_GRAD_NORM = 1.0
+from fmtune.training.loop import TrainingRun, fit
+from fmtune.training.stop import StopRequest
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fmtune.recipes.causal_lm")
-    parser.add_argument("--job-dir", required=True, type=Path)
-    args = parser.parse_args(argv)
-    layout = JobLayout(args.job_dir)
-    job = JobConfig.load(layout.config)
-    log = JobLog(layout.logs)
-    try:
-        run(job, layout, log)
-        layout.mark_completed()
-        return 0
-    except UserError as err:
-        log(f"ERROR: {err}")
-        layout.mark_failed(str(err))
-        return err.exit_code
-    except Exception as err:  # a bug or a crash: keep the traceback in the log for the report
-        log("".join(traceback.format_exception(err)).rstrip())
-        layout.mark_failed(f"{type(err).__name__}: {err}")
-        return 1
-    finally:
-        log.close()
+    return recipe_main(run, "fmtune.recipes.causal_lm", argv)
 
 
-def run(job: JobConfig, layout: JobLayout, log: JobLog) -> None:
-    quiet_libraries()
-    hp = job.hp
-    source = resolve_source(job.model)
-    card = source.card
-    seed_everything(hp.seed)
-    device = training_device()
-    bf16 = use_bf16(hp.precision, device)
-    log(f"fmtune job {job.job_name}: {job.model} on {device.type} ({'bf16 autocast' if bf16 else 'fp32'})")
-    if hp.enable_fsdp:
-        log("enable_fsdp=True: this run has a single process, so there is nothing to shard; training unsharded.")
-
-    model_dir = materialize(source)
-    tokenizer = load_tokenizer(model_dir)
-    context = card.context_length if card else None
-    max_length = effective_max_length(hp.max_input_length, tokenizer, context)
+def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resume: bool = False) -> None:
+    setup = set_up(job, log)
+    hp, card, tokenizer = setup.hp, setup.card, setup.tokenizer
     mode = data_mode(hp.instruction_tuned, hp.chat_dataset)
-    chat_template = None  # the tokenizer's own chat template
-    if mode == "chat" and not tokenizer.chat_template:
+    chat_template = chat_template_for(card, tokenizer)
+    if mode == "chat" and not (tokenizer.chat_template or chat_template):
         raise UserError(
-            f"{job.model}: its tokenizer has no chat template, so chat_dataset=True cannot render "
-            "conversations; use instruction_tuned=True with prompt/completion rows instead."
+            f"{job.model}: its tokenizer has no chat template and the catalog has no chat format for it, so "
+            "chat_dataset=True cannot render conversations; use instruction_tuned=True with prompt/completion rows."
         )
-    splits = load_splits(
-        {k: Path(v) for k, v in job.channels.items()},
-        mode,
-        task=job.task,
-        demarcation=hp.add_input_output_demarcation_key,
-        validation_split_ratio=hp.validation_split_ratio,
-        train_data_split_seed=hp.train_data_split_seed,
-        max_train_samples=hp.max_train_samples,
-        max_val_samples=hp.max_val_samples,
-    )
-    train_set, val_set = encode_splits(splits, mode, tokenizer, max_length, hp, chat_template, log)
+    splits = read_splits(job, hp, mode)
+    train_set, val_set = encode_splits(splits, mode, tokenizer, setup.max_length, hp, chat_template, log)
     log(f"data: {mode}; {len(train_set)} training / {len(val_set)} validation sequences "
-        f"(validation: {splits.validation_source}); max_input_length={max_length}")
+        f"(validation: {splits.validation_source}); max_input_length={setup.max_length}")
 
-    model = load_causal_lm(model_dir, device)
+    model = load_pretrained(setup.model_dir, setup.device, bf16=setup.bf16)
     targets = lora_targets_for(model, card.lora_target_modules if card else None)
     model = apply_lora(model, hp, targets)
-    trainable, total = count_parameters(model)
-    log(f"model: {total / 1e6:.1f}M parameters, LoRA r={hp.lora_r} alpha={hp.lora_alpha} on {targets}: "
-        f"{trainable / 1e6:.2f}M trainable ({100 * trainable / total:.2f}%)")
+    log_model(model, hp, targets, log)
 
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=hp.learning_rate,
-                                  weight_decay=0.0)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=LR_DECAY_PER_EPOCH)
     pad_id = tokenizer.pad_token_id
-
-    started = time.monotonic()
-    with autocast(device, bf16):
-        eval_loss = evaluate(model, val_set, hp.per_device_eval_batch_size, pad_id, device)
-    record_epoch(layout, log, 0, None, eval_loss, started)
-    best_loss, best_epoch, best_state = math.inf, 0, None
-    for epoch in range(1, hp.epoch + 1):
-        started = time.monotonic()
-        with autocast(device, bf16):
-            train_loss = train_epoch(model, optimizer, train_set, hp, pad_id, device, epoch)
-            eval_loss = evaluate(model, val_set, hp.per_device_eval_batch_size, pad_id, device)
-        scheduler.step()
-        record_epoch(layout, log, epoch, train_loss, eval_loss, started)
-        if eval_loss < best_loss:
-            best_loss, best_epoch, best_state = eval_loss, epoch, trainable_state(model)
-    if best_state is not None and best_epoch != hp.epoch:
-        model.load_state_dict(best_state, strict=False)
-    log(f"best epoch: {best_epoch} (eval_epoch_loss={best_loss:.6f})")
+    fit(TrainingRun(
+        job_name=job.job_name, model=model, train_set=train_set, val_set=val_set, hp=hp, device=setup.device,
+        bf16=setup.bf16, collate=lambda examples: collate(examples, pad_id), loss_sum=causal_loss_sum,
+        layout=layout, log=log, stop=stop,
+    ), resume=resume)
 
     prompt_format = PromptFormat(
         mode=mode,
@@ -154,6 +75,7 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog) -> None:
         demarcation=hp.add_input_output_demarcation_key,
         chat_template=chat_template,
         eos_token_ids=end_of_turn_ids(tokenizer, chat_template) if mode == "chat" else [tokenizer.eos_token_id],
+        stop_strings=stop_strings_for(card, tokenizer) if mode == "chat" else [],
         base_model=job.model,
     )
     save_outputs(model, tokenizer, prompt_format, layout, log)
@@ -187,94 +109,21 @@ def encode_splits(
     return train, validation
 
 
-def token_loss_sum(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """Sum of next-token cross-entropy over target tokens, and their count."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+def causal_loss_sum(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Sum of next-token cross-entropy over target tokens, and their count.
+
+    Mixture-of-experts models (Mixtral) also return the router's load-balancing loss; it is added
+    with the model's coefficient (per token, so it survives the division by the token count)."""
+    output = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
     targets = batch["labels"][:, 1:]
+    n_tokens = int((targets != IGNORE_INDEX).sum())
     loss = F.cross_entropy(
-        logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
+        output.logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
     )
-    return loss, int((targets != IGNORE_INDEX).sum())
-
-
-def train_epoch(
-    model: Any, optimizer: torch.optim.Optimizer, examples: list[Encoded], hp: Hyperparameters,
-    pad_id: int, device: torch.device, epoch: int,
-) -> float:
-    """One pass; gradients are token-weighted across the accumulated micro-batches. Returns mean loss."""
-    model.train()
-    batches = list(training_batches(examples, hp.per_device_train_batch_size, hp.seed, epoch))
-    accumulation = hp.gradient_accumulation_steps
-    total_loss, total_tokens = 0.0, 0
-    progress = Progress(len(batches), f"epoch {epoch}/{hp.epoch}")
-    for group_start in range(0, len(batches), accumulation):
-        group = [collate(b, pad_id) for b in batches[group_start : group_start + accumulation]]
-        group_tokens = sum(int((g["labels"][:, 1:] != IGNORE_INDEX).sum()) for g in group)
-        for batch in group:
-            batch = {k: v.to(device) for k, v in batch.items()}
-            loss_sum, n_tokens = token_loss_sum(model, batch)
-            (loss_sum / max(group_tokens, 1)).backward()
-            total_loss += loss_sum.item()
-            total_tokens += n_tokens
-            progress.step(loss=loss_sum.item() / max(n_tokens, 1), tokens=int(batch["attention_mask"].sum()))
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], MAX_GRAD_NORM)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    progress.close()
-    return total_loss / max(total_tokens, 1)
-
-
-@torch.no_grad()
-def evaluate(model: Any, examples: list[Encoded], batch_size: int, pad_id: int, device: torch.device) -> float:
-    """Mean next-token loss over all target tokens of the validation set."""
-    model.eval()
-    total, count = 0.0, 0
-    for chunk in evaluation_batches(examples, batch_size):
-        batch = {k: v.to(device) for k, v in collate(chunk, pad_id).items()}
-        loss_sum, n_tokens = token_loss_sum(model, batch)
-        total += loss_sum.item()
-        count += n_tokens
-    return total / max(count, 1)
-
-
-def record_epoch(
-    layout: JobLayout, log: JobLog, epoch: int, train_loss: float | None, eval_loss: float, started: float
-) -> None:
-    for line in jumpstart_lines(epoch, train_loss, eval_loss):
-        log(line)
-    append_metrics(layout.metrics, {
-        "epoch": epoch,
-        "train_loss": train_loss,
-        "eval_loss": eval_loss,
-        "eval_ppl": perplexity(eval_loss),
-        "seconds": round(time.monotonic() - started, 3),
-    })
-
-
-def trainable_state(model: Any) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items() if "lora_" in k}
-
-
-def save_outputs(model: Any, tokenizer: Any, prompt_format: PromptFormat, layout: JobLayout, log: JobLog) -> None:
-    """adapter/ (PEFT) and model/ (LoRA merged into the base, safetensors), each with the prompt format."""
-    model.save_pretrained(layout.adapter, safe_serialization=True)
-    tokenizer.save_pretrained(layout.adapter)
-    prompt_format.save(layout.adapter)
-    merged = model.merge_and_unload()
-    merged.config.use_cache = True
-    generation = copy.deepcopy(merged.generation_config)
-    generation.eos_token_id = prompt_format.eos_token_ids
-    generation.pad_token_id = tokenizer.pad_token_id
-    merged.generation_config = generation
-    merged.save_pretrained(layout.model, safe_serialization=True)
-    tokenizer.save_pretrained(layout.model)
-    prompt_format.save(layout.model)
-    log(f"saved adapter to {layout.adapter} and merged model to {layout.model}")
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
+    aux_loss = getattr(output, "aux_loss", None)
+    if aux_loss is not None and model.training:
+        loss = loss + model.config.router_aux_loss_coef * aux_loss.float() * n_tokens
+    return loss, n_tokens
 
 
 if __name__ == "__main__":

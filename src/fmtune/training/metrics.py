@@ -31,3 +31,11 @@ def jumpstart_lines(epoch: int, train_loss: float | None, eval_loss: float) -> l
     lines.append(f"eval_epoch_loss={eval_loss:.6f}")
     lines.append(f"eval_ppl={perplexity(eval_loss):.6f}")
     return lines
+
+
+def keep_metrics_before(path: Path, epoch: int) -> None:
+    """On resume: drop records of the epoch being redone (and later), atomically."""
+    kept = [r for r in read_metrics(path) if r["epoch"] < epoch]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    tmp.replace(path)

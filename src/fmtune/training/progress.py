@@ -7,14 +7,14 @@ import time
 
 
 class Progress:
-    def __init__(self, total: int, description: str):
+    def __init__(self, total: int, description: str, done: int = 0):
         self._bar = None
         self._tokens = 0
         self._started = time.monotonic()
         if sys.stderr.isatty():
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=description, unit="batch", dynamic_ncols=True, leave=False)
+            self._bar = tqdm(total=total, initial=done, desc=description, unit="step", dynamic_ncols=True, leave=False)
 
     def step(self, loss: float, tokens: int) -> None:
         self._tokens += tokens

@@ -1,0 +1,163 @@
+"""Pieces every recipe uses, as small functions: the job's process lifecycle, setup, and saving."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import random
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fmtune.catalog import ModelCard
+from fmtune.config.hyperparameters import Hyperparameters
+from fmtune.config.job import JobConfig
+from fmtune.data.channels import Mode, Splits, load_splits
+from fmtune.data.prompting import PromptFormat
+from fmtune.errors import UserError
+from fmtune.jobs.layout import JobLayout
+from fmtune.models.loading import (
+    count_parameters,
+    effective_max_length,
+    load_tokenizer,
+    quiet_libraries,
+    training_device,
+    use_bf16,
+)
+from fmtune.models.source import materialize, resolve_source
+from fmtune.training.joblog import JobLog
+from fmtune.training.stop import JobStopped, StopRequest
+
+Recipe = Callable[[JobConfig, JobLayout, JobLog, StopRequest, bool], None]
+
+
+def recipe_main(recipe: Recipe, prog: str, argv: list[str] | None = None) -> int:
+    """`python -m fmtune.recipes.X --job-dir DIR [--resume]`: run the recipe and record how it ended."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--job-dir", required=True, type=Path)
+    parser.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
+    args = parser.parse_args(argv)
+    layout = JobLayout(args.job_dir)
+    job = JobConfig.load(layout.config)
+    log = JobLog(layout.logs)
+    stop = StopRequest.install()
+    layout.mark_running()
+    try:
+        recipe(job, layout, log, stop, args.resume)
+        layout.mark_completed()
+        return 0
+    except JobStopped as stopped:
+        log(f"stopped by {stopped.signal_name}; {stopped.detail}")
+        layout.mark_stopped()
+        return 128 + stopped.signal_number
+    except UserError as err:
+        log(f"ERROR: {err}")
+        layout.mark_failed(str(err))
+        return err.exit_code
+    except Exception as err:  # a bug or a crash: keep the traceback in the log for the report
+        log("".join(traceback.format_exception(err)).rstrip())
+        layout.mark_failed(f"{type(err).__name__}: {err}")
+        return 1
+    finally:
+        log.close()
+
+
+@dataclass
+class Setup:
+    hp: Hyperparameters
+    card: ModelCard | None
+    device: torch.device
+    bf16: bool
+    model_dir: Path
+    tokenizer: Any
+    max_length: int
+
+
+def set_up(job: JobConfig, log: JobLog) -> Setup:
+    """Resolve the model, seed, device and precision; load the tokenizer; say what is about to happen."""
+    quiet_libraries()
+    hp = job.hp
+    source = resolve_source(job.model, tiny_random=job.tiny_random)
+    card = source.card
+    random.seed(hp.seed)
+    torch.manual_seed(hp.seed)
+    device = training_device()
+    bf16 = use_bf16(hp.precision, device)
+    log(f"fmtune job {job.job_name}: {job.model} on {device.type} ({'bf16 autocast' if bf16 else 'fp32'})")
+    if source.kind == "tiny-random" and card:
+        log(f"weights: RANDOM (tiny-random test model of the {card.architecture} architecture of "
+            f"{card.display_name}); the output is only a test of the pipeline")
+    if card and card.notes and card.family == "llama-2" and "Neuron" in card.display_name:
+        log(f"note: {card.notes}")
+    if hp.enable_fsdp:
+        log("enable_fsdp=True: this run has a single process, so there is nothing to shard; training unsharded.")
+    model_dir = materialize(source)
+    tokenizer = load_tokenizer(model_dir)
+    max_length = effective_max_length(hp.max_input_length, tokenizer, card.context_length if card else None)
+    setup = Setup(hp, card, device, bf16, model_dir, tokenizer, max_length)
+    check_memory(setup, log)
+    return setup
+
+
+def check_memory(setup: Setup, log: JobLog) -> None:
+    """Estimate peak memory from config.json (no weights loaded) and stop early if it cannot fit."""
+    from transformers import AutoConfig
+
+    from fmtune.models import memory
+
+    hp = setup.hp
+    config = AutoConfig.from_pretrained(setup.model_dir)
+    shape = memory.Shape.from_config(config)
+    targets = list(setup.card.lora_target_modules) if setup.card else []
+    trainable = memory.lora_parameter_count(config, targets, hp.lora_r) if targets else \
+        memory.approximate_lora_parameters(shape, 2, hp.lora_r)
+    fmt = memory.weight_format(hp.int8_quantization, setup.device.type == "cuda" and setup.bf16)
+    estimate = memory.estimate(
+        shape, trainable=trainable, batch_size=hp.per_device_train_batch_size, sequence_length=setup.max_length,
+        weight_format=fmt, bf16_activations=setup.bf16, device_type=setup.device.type,
+    )
+    available = memory.available_memory(setup.device.type)
+    log(f"memory: {shape.parameters / 1e6:.1f}M parameters ({fmt}); estimated peak {estimate.describe()}; "
+        f"{available / memory.GiB:.1f} GiB available")
+    if estimate.per_device > available:
+        raise UserError("Not enough memory: " + memory.advice(estimate, available, fmt))
+
+
+def read_splits(job: JobConfig, hp: Hyperparameters, mode: Mode) -> Splits:
+    return load_splits(
+        {k: Path(v) for k, v in job.channels.items()},
+        mode,
+        task=job.task,
+        demarcation=hp.add_input_output_demarcation_key,
+        validation_split_ratio=hp.validation_split_ratio,
+        train_data_split_seed=hp.train_data_split_seed,
+        max_train_samples=hp.max_train_samples,
+        max_val_samples=hp.max_val_samples,
+    )
+
+
+def log_model(model: Any, hp: Hyperparameters, targets: list[str], log: JobLog) -> None:
+    trainable, total = count_parameters(model)
+    log(f"model: {total / 1e6:.1f}M parameters, LoRA r={hp.lora_r} alpha={hp.lora_alpha} on {targets}: "
+        f"{trainable / 1e6:.2f}M trainable ({100 * trainable / total:.2f}%)")
+
+
+def save_outputs(model: Any, tokenizer: Any, prompt_format: PromptFormat, layout: JobLayout, log: JobLog) -> None:
+    """adapter/ (PEFT) and model/ (LoRA merged into the base, safetensors), each with the prompt format."""
+    model.save_pretrained(layout.adapter, safe_serialization=True)
+    tokenizer.save_pretrained(layout.adapter)
+    prompt_format.save(layout.adapter)
+    merged = model.merge_and_unload()
+    merged.config.use_cache = True
+    generation = copy.deepcopy(merged.generation_config)
+    generation.eos_token_id = prompt_format.eos_token_ids
+    generation.pad_token_id = tokenizer.pad_token_id
+    merged.generation_config = generation
+    merged.save_pretrained(layout.model, safe_serialization=True)
+    tokenizer.save_pretrained(layout.model)
+    prompt_format.save(layout.model)
+    log(f"saved adapter to {layout.adapter} and merged model to {layout.model}")

