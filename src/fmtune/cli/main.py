@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "model's architecture with RANDOM weights: the result is only a test of the pipeline")
     train.add_argument("--detach", action="store_true",
                        help="run in the background: print the job name and return at once")
+    train.add_argument("--trust-remote-code", action="store_true",
+                       help="allow a brought model's own Python code (off by default; needs --revision)")
+    train.add_argument("--revision", help="commit sha that pins the model repo (required with --trust-remote-code)")
 
     models = commands.add_parser("models", help="list the model catalog, or show one model")
     models.add_argument("action", nargs="?", choices=["show"], help="show one model")
@@ -150,6 +153,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         output_dir=args.output_dir,
         accept_eula=args.accept_eula,
         tiny_random=args.tiny_random,
+        trust_remote_code=args.trust_remote_code,
+        revision=args.revision,
     )
     check_job_data(job)
     if job.tiny_random:

@@ -27,6 +27,8 @@ class JobConfig:
     job_dir: str
     accept_eula: bool = False
     tiny_random: bool = False  # train a tiny randomly initialised model of the architecture (a pipeline test)
+    trust_remote_code: bool = False  # run the model repo's own Python code (needs a pinned revision)
+    revision: str | None = None
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -53,12 +55,19 @@ def build_job(
     output_dir: str | Path | None = None,
     accept_eula: bool = False,
     tiny_random: bool = False,
+    trust_remote_code: bool = False,
+    revision: str | None = None,
 ) -> JobConfig:
     """Check everything that can be checked without loading a model; report all problems together."""
     from fmtune.data.channels import normalize_channels
-    from fmtune.models.source import resolve_source
+    from fmtune.models.source import RemoteCode, brought_model_task, resolve_source
 
     problems: list[str] = []
+    if trust_remote_code and not revision:
+        raise ConfigError([
+            "--trust-remote-code runs Python code from the model repository: pin it with --revision <commit sha> "
+            "so that the code cannot change under you."
+        ])
     source = resolve_source(model, tiny_random=tiny_random)  # an unknown model makes every other check moot
     card = source.card
     merged = {**(card.default_hyperparameters if card else {}), **dict(hyperparameters or {})}
@@ -67,7 +76,7 @@ def build_job(
         hp = parse_hyperparameters(merged)
     except ConfigError as err:
         problems.extend(err.problems)
-    task = card.task if card else "text-generation"
+    task = card.task if card else brought_model_task(source, RemoteCode(trust_remote_code, revision))
     if card and card.task == "text-to-image":
         problems.append(
             f"{card.model_id}: {card.display_name} fine-tuning (DreamBooth) is not available in this version "
@@ -107,6 +116,8 @@ def build_job(
         job_dir=str(job_dir),
         accept_eula=accept_eula,
         tiny_random=tiny_random,
+        trust_remote_code=trust_remote_code,
+        revision=revision,
     )
 
 

@@ -17,10 +17,10 @@ DEFAULT_MAX_LENGTH = 1024
 _HUGE = 1_000_000  # tokenizers without a real limit report ~1e30
 
 
-def load_tokenizer(model_dir: Path) -> Any:
+def load_tokenizer(model_dir: Path, **remote_code: Any) -> Any:
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, **remote_code)
     if tokenizer.pad_token_id is None:  # batching needs a pad id; it never carries loss
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -64,14 +64,16 @@ def training_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
-def load_pretrained(model_dir: Path, device: torch.device, seq2seq: bool = False, bf16: bool = False) -> Any:
+def load_pretrained(
+    model_dir: Path, device: torch.device, seq2seq: bool = False, bf16: bool = False, **remote_code: Any
+) -> Any:
     """Weights from safetensors only: bf16 on GPUs running bf16 (the frozen base needs no fp32 copy),
     fp32 otherwise; trainable LoRA weights stay fp32 either way (PEFT's adapter dtype)."""
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
     dtype = torch.bfloat16 if bf16 and device.type == "cuda" else torch.float32
-    model = auto.from_pretrained(model_dir, dtype=dtype, use_safetensors=True)
+    model = auto.from_pretrained(model_dir, dtype=dtype, use_safetensors=True, **remote_code)
     # Training needs no KV cache; with one, transformers also ignores position_ids-based masks.
     model.config.use_cache = False
     if hasattr(model.config, "router_aux_loss_coef"):  # MoE: keep the load-balancing loss on while tuning

@@ -156,3 +156,68 @@ def convert_gguf(card: ModelCard) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+@dataclass(frozen=True)
+class RemoteCode:
+    """`trust_remote_code` runs Python from the model repo; allowed only when asked, pinned to a revision."""
+
+    trust: bool = False
+    revision: str | None = None
+
+    def kwargs(self) -> dict[str, object]:
+        return {"trust_remote_code": True, "revision": self.revision} if self.trust else {}
+
+
+def brought_model_task(source: ModelSource, remote_code: RemoteCode) -> str:
+    """For a model outside the catalog, read its config.json (no weights) and decide what fmtune trains:
+    a causal LM (`text-generation`) or an encoder-decoder (`text2text`). Anything else is refused here."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
+    )
+
+    where = source.location
+    config = json.loads(_config_file(source).read_text())
+    model_type = config.get("model_type")
+    custom = config.get("auto_map", {})
+    if custom and not remote_code.trust:
+        raise UserError(
+            f"{where}: config.json maps to custom model code ({sorted(custom)}), which fmtune does not run by "
+            "default. If you trust it, pass --trust-remote-code --revision <commit sha> to pin the code."
+        )
+    if model_type in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:
+        task = "text2text"
+    elif model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or "AutoModelForCausalLM" in custom:
+        task = "text-generation"
+    else:
+        raise UserError(
+            f"{where}: config.json has model_type {model_type!r} (architectures {config.get('architectures')}), "
+            "which is not a text-generation or text2text language model that transformers can train. fmtune "
+            "fine-tunes causal LMs (Llama, Mistral, GPT-2, ...) and encoder-decoders (T5, ...)."
+        )
+    if source.kind == "local" and not any(Path(where).glob("*.safetensors")):
+        raise UserError(
+            f"{where}: no *.safetensors weights. fmtune loads safetensors only (pickled .bin files can run code "
+            "when loaded); convert them once, e.g. `model.save_pretrained(dir, safe_serialization=True)`."
+        )
+    return task
+
+
+def _config_file(source: ModelSource) -> Path:
+    if source.kind == "local":
+        return Path(source.location) / "config.json"
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    try:
+        return Path(hf_hub_download(source.location, "config.json", local_files_only=offline))
+    except LocalEntryNotFoundError:
+        raise UserError(
+            f"'{source.location}' is not in the local Hugging Face cache and this machine is offline "
+            f"(HF_HUB_OFFLINE=1). Download it where you have network access (`huggingface-cli download "
+            f"{source.location}`) and copy ~/.cache/huggingface here, or pass a local model folder."
+        ) from None
+    except Exception as err:  # typos, gated repos, network errors
+        raise UserError(f"Could not read config.json of '{source.location}' from the Hugging Face Hub: {err}") from None

@@ -57,7 +57,7 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
     log(f"data: {mode}; {len(train_set)} training / {len(val_set)} validation sequences "
         f"(validation: {splits.validation_source}); max_input_length={setup.max_length}")
 
-    model = load_pretrained(setup.model_dir, setup.device, bf16=setup.bf16)
+    model = load_pretrained(setup.model_dir, setup.device, bf16=setup.bf16, **setup.remote_code)
     targets = lora_targets_for(model, card.lora_target_modules if card else None)
     model = apply_lora(model, hp, targets)
     log_model(model, hp, targets, log)

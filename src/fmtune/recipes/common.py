@@ -28,7 +28,7 @@ from fmtune.models.loading import (
     training_device,
     use_bf16,
 )
-from fmtune.models.source import materialize, resolve_source
+from fmtune.models.source import RemoteCode, materialize, resolve_source
 from fmtune.training.joblog import JobLog
 from fmtune.training.stop import JobStopped, StopRequest
 
@@ -75,6 +75,7 @@ class Setup:
     model_dir: Path
     tokenizer: Any
     max_length: int
+    remote_code: dict[str, Any]  # trust_remote_code/revision for from_pretrained, when the user asked
 
 
 def set_up(job: JobConfig, log: JobLog) -> Setup:
@@ -96,9 +97,10 @@ def set_up(job: JobConfig, log: JobLog) -> Setup:
     if hp.enable_fsdp:
         log("enable_fsdp=True: this run has a single process, so there is nothing to shard; training unsharded.")
     model_dir = materialize(source)
-    tokenizer = load_tokenizer(model_dir)
+    remote_code = RemoteCode(job.trust_remote_code, job.revision).kwargs()
+    tokenizer = load_tokenizer(model_dir, **remote_code)
     max_length = effective_max_length(hp.max_input_length, tokenizer, card.context_length if card else None)
-    setup = Setup(hp, card, device, bf16, model_dir, tokenizer, max_length)
+    setup = Setup(hp, card, device, bf16, model_dir, tokenizer, max_length, remote_code)
     check_memory(setup, log)
     return setup
 
@@ -110,7 +112,7 @@ def check_memory(setup: Setup, log: JobLog) -> None:
     from fmtune.models import memory
 
     hp = setup.hp
-    config = AutoConfig.from_pretrained(setup.model_dir)
+    config = AutoConfig.from_pretrained(setup.model_dir, **setup.remote_code)
     shape = memory.Shape.from_config(config)
     targets = list(setup.card.lora_target_modules) if setup.card else []
     trainable = memory.lora_parameter_count(config, targets, hp.lora_r) if targets else \

@@ -54,7 +54,7 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
     log(f"data: prompt → completion; {len(train_set)} training / {len(val_set)} validation pairs "
         f"(validation: {splits.validation_source}); max_input_length={setup.max_length}")
 
-    model = load_pretrained(setup.model_dir, setup.device, seq2seq=True, bf16=setup.bf16)
+    model = load_pretrained(setup.model_dir, setup.device, seq2seq=True, bf16=setup.bf16, **setup.remote_code)
     targets = lora_targets_for(model, card.lora_target_modules if card else None)
     model = apply_lora(model, hp, targets, task_type="SEQ_2_SEQ_LM")
     log_model(model, hp, targets, log)

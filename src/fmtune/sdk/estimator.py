@@ -111,9 +111,13 @@ class Estimator:
         output_path: str | os.PathLike | None = None,
         instance_count: int | None = 1,
         base_job_name: str | None = None,
+        tiny_random: bool = False,
         **cloud_only: Any,
     ):
+        """`tiny_random=True` trains a tiny randomly initialised model of the catalog model's architecture:
+        a fast test of the whole pipeline, not a useful model (as `fmtune train --tiny-random`)."""
         notice_ignored(type(self).__name__, cloud_only)
+        self.tiny_random = tiny_random
         self.model_id = self._check_model(model_id)
         self._hyperparameters = {k: _as_string(v) for k, v in (hyperparameters or {}).items()}
         self.environment = dict(environment or {})
@@ -150,7 +154,7 @@ class Estimator:
         name = job_name or default_job_name(self.base_job_name or self.model_id)
         output_dir = Path(self.output_path) / name if self.output_path else None
         job = build_job(self.model_id, channels, self._hyperparameters, job_name=name, output_dir=output_dir,
-                        accept_eula=self.accept_eula)
+                        accept_eula=self.accept_eula, tiny_random=self.tiny_random)
         runner.check_job_data(job)
         runner.submit(job, detach=True)  # its own session: the job outlives this kernel
         self.latest_training_job = TrainingJob(job.job_name)
