@@ -62,6 +62,8 @@ RULES: dict[str, tuple[str, str, list[str], list[str]]] = {
     "lora_dropout": ("float", "accepted: a number >= 0 and < 1", ["0", "0.05", "0.99"], ["1", "1.5", "-0.1"]),
     "int8_quantization": ("bool", "accepted: 'True' or 'False'", ["True", "False"], []),
     "enable_fsdp": ("bool", "accepted: 'True' or 'False'", ["True", "False"], []),
+    "int4_quantization": ("bool", "accepted: 'True' or 'False'", ["True", "False"], []),
+    "peft_type": ("str", "accepted: 'lora', 'none'", ["lora", "none"], []),
     "checkpoint_steps": (
         "int", "accepted: an integer >= 1, or -1 (end of each epoch only)", ["1", "50", "-1"], ["0", "-2"]
     ),

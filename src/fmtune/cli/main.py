@@ -211,7 +211,7 @@ def default_memory_estimate(card) -> str:
     trainable = memory.approximate_lora_parameters(shape, len(card.lora_target_modules), hp.lora_r)
     lines = []
     for device, bf16 in (("cuda", True), ("cpu", False)):
-        fmt = memory.weight_format(hp.int8_quantization, bf16)
+        fmt = memory.weight_format(hp.quantization, bf16)
         estimate = memory.estimate(shape, trainable=trainable, batch_size=hp.per_device_train_batch_size,
                                    sequence_length=length, weight_format=fmt, bf16_activations=bf16, device_type=device)
         lines.append(f"{device} ({fmt}, batch {hp.per_device_train_batch_size} x {length} tokens): "

@@ -70,6 +70,13 @@ class Hyperparameters:
     lora_alpha: int = _spec(32, "LoRA scaling numerator (scale = lora_alpha / lora_r).", ge=1)
     lora_dropout: float = _spec(0.05, "Dropout on the LoRA input.", ge=0, lt=1)
     int8_quantization: bool = _spec(False, "Load the base weights in 8-bit (bitsandbytes) for training.")
+    int4_quantization: bool = _spec(
+        False, "QLoRA: load the base weights in 4-bit NF4 with double quantization (bitsandbytes)."
+    )
+    peft_type: str = _spec(
+        "lora", "lora: train LoRA adapters on a frozen base; none: full fine-tuning of every weight.",
+        choices=("lora", "none"),
+    )
     enable_fsdp: bool = _spec(False, "Shard the model over devices with Fully Sharded Data Parallel.")
     checkpoint_steps: int = _spec(
         -1, "Also write a checkpoint every N optimizer steps (one is always written after each epoch).",
@@ -80,6 +87,11 @@ class Hyperparameters:
         "Compute precision. auto: bf16 autocast on GPUs that support it, fp32 on CPU.",
         choices=("auto", "bf16", "fp32"),
     )
+
+    @property
+    def quantization(self) -> str | None:
+        """How the base weights are stored while training: "int8", "nf4" or None (full precision)."""
+        return "int8" if self.int8_quantization else "nf4" if self.int4_quantization else None
 
     def to_strings(self) -> dict[str, str]:
         """JumpStart's representation: every value a string."""
@@ -147,6 +159,18 @@ def _cross_field_problems(hp: Hyperparameters) -> list[str]:
         problems.append(
             "int8_quantization=True cannot be combined with enable_fsdp=True (FSDP cannot shard 8-bit "
             "weights); set one of them to False."
+        )
+    if hp.int8_quantization and hp.int4_quantization:
+        problems.append("int8_quantization=True and int4_quantization=True were both given; choose one of them.")
+    if hp.int4_quantization and hp.enable_fsdp:
+        problems.append(
+            "int4_quantization=True cannot be combined with enable_fsdp=True (FSDP cannot shard 4-bit "
+            "weights); set one of them to False."
+        )
+    if hp.peft_type == "none" and (hp.int8_quantization or hp.int4_quantization):
+        problems.append(
+            "peft_type=none (full fine-tuning) cannot train quantized weights; set int8_quantization and "
+            "int4_quantization to False, or use peft_type=lora (QLoRA)."
         )
     if hp.instruction_tuned and hp.chat_dataset:
         problems.append(

@@ -42,6 +42,8 @@ def quiet_libraries() -> None:
     hf_logging.set_verbosity_error()
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\..*")
+    # bitsandbytes on CPU says this on every 8-bit matmul; once in the docs is enough.
+    warnings.filterwarnings("ignore", message=r"MatMul8bitLt: inputs will be cast")
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:
@@ -65,20 +67,53 @@ def training_device() -> torch.device:
 
 
 def load_pretrained(
-    model_dir: Path, device: torch.device, seq2seq: bool = False, bf16: bool = False, **remote_code: Any
+    model_dir: Path,
+    device: torch.device,
+    seq2seq: bool = False,
+    bf16: bool = False,
+    quantization: str | None = None,
+    **remote_code: Any,
 ) -> Any:
-    """Weights from safetensors only: bf16 on GPUs running bf16 (the frozen base needs no fp32 copy),
-    fp32 otherwise; trainable LoRA weights stay fp32 either way (PEFT's adapter dtype)."""
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+    """Weights from safetensors only: bf16 on GPUs running bf16 (a frozen base needs no fp32 copy),
+    fp32 otherwise; int8 or 4-bit NF4 (double quantization) through bitsandbytes when asked.
+    Trainable LoRA weights stay fp32 either way (PEFT's adapter dtype)."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, BitsAndBytesConfig
 
     auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
     dtype = torch.bfloat16 if bf16 and device.type == "cuda" else torch.float32
-    model = auto.from_pretrained(model_dir, dtype=dtype, use_safetensors=True, **remote_code)
+    extra: dict[str, Any] = {}
+    if quantization == "int8":
+        extra = {"quantization_config": BitsAndBytesConfig(load_in_8bit=True), "device_map": {"": device}}
+    elif quantization == "nf4":
+        extra = {
+            "quantization_config": BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=dtype,
+            ),
+            "device_map": {"": device},
+        }
+    model = auto.from_pretrained(model_dir, dtype=dtype, use_safetensors=True, **extra, **remote_code)
     # Training needs no KV cache; with one, transformers also ignores position_ids-based masks.
     model.config.use_cache = False
     if hasattr(model.config, "router_aux_loss_coef"):  # MoE: keep the load-balancing loss on while tuning
         model.config.output_router_logits = True
-    return model.to(device)
+    return model if quantization else model.to(device)
+
+
+def make_trainable(
+    model: Any, hp: Hyperparameters, target_modules: list[str], task_type: str = "CAUSAL_LM"
+) -> Any:
+    """peft_type=lora: LoRA adapters on a frozen (possibly quantized) base; peft_type=none: every weight."""
+    if hp.peft_type == "none":
+        for parameter in model.parameters():
+            parameter.requires_grad_(True)
+        return model
+    if hp.quantization:
+        from peft import prepare_model_for_kbit_training
+
+        # Norms to fp32 and input gradients on, so LoRA trains stably over 8/4-bit weights.
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    return apply_lora(model, hp, target_modules, task_type)
 
 
 def apply_lora(

@@ -169,5 +169,5 @@ def approximate_lora_parameters(shape: Shape, targets: int, rank: int) -> int:
     return shape.layers * targets * rank * 2 * shape.hidden
 
 
-def weight_format(int8: bool, bf16_weights: bool) -> str:
-    return "int8" if int8 else "bf16" if bf16_weights else "fp32"
+def weight_format(quantization: str | None, bf16_weights: bool) -> str:
+    return quantization or ("bf16" if bf16_weights else "fp32")

@@ -31,8 +31,8 @@ from fmtune.data.encode import (
 from fmtune.data.prompting import PromptFormat, end_of_turn_ids
 from fmtune.errors import UserError
 from fmtune.jobs.layout import JobLayout
-from fmtune.models.loading import apply_lora, load_pretrained, lora_targets_for
-from fmtune.recipes.common import log_model, read_splits, recipe_main, save_outputs, set_up
+from fmtune.models.loading import lora_targets_for, make_trainable
+from fmtune.recipes.common import load_base, log_model, read_splits, recipe_main, save_outputs, set_up
 from fmtune.training.joblog import JobLog
 from fmtune.training.loop import TrainingRun, fit
 from fmtune.training.stop import StopRequest
@@ -57,9 +57,9 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
     log(f"data: {mode}; {len(train_set)} training / {len(val_set)} validation sequences "
         f"(validation: {splits.validation_source}); max_input_length={setup.max_length}")
 
-    model = load_pretrained(setup.model_dir, setup.device, bf16=setup.bf16, **setup.remote_code)
+    model = load_base(setup)
     targets = lora_targets_for(model, card.lora_target_modules if card else None)
-    model = apply_lora(model, hp, targets)
+    model = make_trainable(model, hp, targets)
     log_model(model, hp, targets, log)
 
     pad_id = tokenizer.pad_token_id
@@ -78,7 +78,7 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
         stop_strings=stop_strings_for(card, tokenizer) if mode == "chat" else [],
         base_model=job.model,
     )
-    save_outputs(model, tokenizer, prompt_format, layout, log)
+    save_outputs(model, setup, prompt_format, layout, log)
 
 
 def encode_splits(

@@ -23,6 +23,7 @@ from fmtune.jobs.layout import JobLayout
 from fmtune.models.loading import (
     count_parameters,
     effective_max_length,
+    load_pretrained,
     load_tokenizer,
     quiet_libraries,
     training_device,
@@ -115,9 +116,14 @@ def check_memory(setup: Setup, log: JobLog) -> None:
     config = AutoConfig.from_pretrained(setup.model_dir, **setup.remote_code)
     shape = memory.Shape.from_config(config)
     targets = list(setup.card.lora_target_modules) if setup.card else []
-    trainable = memory.lora_parameter_count(config, targets, hp.lora_r) if targets else \
-        memory.approximate_lora_parameters(shape, 2, hp.lora_r)
-    fmt = memory.weight_format(hp.int8_quantization, setup.device.type == "cuda" and setup.bf16)
+    if hp.peft_type == "none":
+        trainable = shape.parameters
+    elif targets:
+        trainable = memory.lora_parameter_count(config, targets, hp.lora_r)
+    else:
+        trainable = memory.approximate_lora_parameters(shape, 2, hp.lora_r)
+    gpu_bf16 = setup.device.type == "cuda" and setup.bf16 and hp.peft_type == "lora"
+    fmt = memory.weight_format(hp.quantization, gpu_bf16)
     estimate = memory.estimate(
         shape, trainable=trainable, batch_size=hp.per_device_train_batch_size, sequence_length=setup.max_length,
         weight_format=fmt, bf16_activations=setup.bf16, device_type=setup.device.type,
@@ -142,24 +148,48 @@ def read_splits(job: JobConfig, hp: Hyperparameters, mode: Mode) -> Splits:
     )
 
 
+def load_base(setup: Setup, seq2seq: bool = False) -> Any:
+    """The base model as training needs it: quantized when asked; bf16 weights on GPU only for a frozen base."""
+    hp = setup.hp
+    return load_pretrained(
+        setup.model_dir, setup.device, seq2seq=seq2seq, bf16=setup.bf16 and hp.peft_type == "lora",
+        quantization=hp.quantization, **setup.remote_code,
+    )
+
+
 def log_model(model: Any, hp: Hyperparameters, targets: list[str], log: JobLog) -> None:
     trainable, total = count_parameters(model)
-    log(f"model: {total / 1e6:.1f}M parameters, LoRA r={hp.lora_r} alpha={hp.lora_alpha} on {targets}: "
+    what = "full fine-tuning" if hp.peft_type == "none" else f"LoRA r={hp.lora_r} alpha={hp.lora_alpha} on {targets}"
+    weights = {"int8": "8-bit base", "nf4": "4-bit NF4 base"}.get(hp.quantization or "", "")
+    log(f"model: {total / 1e6:.1f}M parameters{', ' + weights if weights else ''}, {what}: "
         f"{trainable / 1e6:.2f}M trainable ({100 * trainable / total:.2f}%)")
 
 
-def save_outputs(model: Any, tokenizer: Any, prompt_format: PromptFormat, layout: JobLayout, log: JobLog) -> None:
-    """adapter/ (PEFT) and model/ (LoRA merged into the base, safetensors), each with the prompt format."""
-    model.save_pretrained(layout.adapter, safe_serialization=True)
-    tokenizer.save_pretrained(layout.adapter)
-    prompt_format.save(layout.adapter)
-    merged = model.merge_and_unload()
-    merged.config.use_cache = True
-    generation = copy.deepcopy(merged.generation_config)
+def save_outputs(
+    model: Any, setup: Setup, prompt_format: PromptFormat, layout: JobLayout, log: JobLog, seq2seq: bool = False
+) -> None:
+    """model/ (safetensors, tokenizer, generation config, prompt format) and, for LoRA, adapter/ (PEFT).
+
+    LoRA over a quantized base is merged into a freshly loaded full-precision base, so that the exported
+    model holds de-quantized weights + the adapter, not a lossy merge into 8/4-bit weights."""
+    tokenizer = setup.tokenizer
+    if setup.hp.peft_type == "lora":
+        model.save_pretrained(layout.adapter, safe_serialization=True)
+        tokenizer.save_pretrained(layout.adapter)
+        prompt_format.save(layout.adapter)
+        if setup.hp.quantization:
+            from peft import PeftModel
+
+            base = load_pretrained(setup.model_dir, setup.device, seq2seq=seq2seq, **setup.remote_code)
+            model = PeftModel.from_pretrained(base, layout.adapter)
+        model = model.merge_and_unload()
+    model.config.use_cache = True
+    generation = copy.deepcopy(model.generation_config)
     generation.eos_token_id = prompt_format.eos_token_ids
     generation.pad_token_id = tokenizer.pad_token_id
-    merged.generation_config = generation
-    merged.save_pretrained(layout.model, safe_serialization=True)
+    model.generation_config = generation
+    model.save_pretrained(layout.model, safe_serialization=True)
     tokenizer.save_pretrained(layout.model)
     prompt_format.save(layout.model)
-    log(f"saved adapter to {layout.adapter} and merged model to {layout.model}")
+    saved = f"adapter to {layout.adapter} and merged model" if setup.hp.peft_type == "lora" else "model"
+    log(f"saved {saved} to {layout.model}")

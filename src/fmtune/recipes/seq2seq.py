@@ -21,8 +21,8 @@ from fmtune.data.encode import IGNORE_INDEX, encode_in_workers, encode_seq2seq
 from fmtune.data.prompting import PromptFormat
 from fmtune.errors import UserError
 from fmtune.jobs.layout import JobLayout
-from fmtune.models.loading import apply_lora, load_pretrained, lora_targets_for
-from fmtune.recipes.common import log_model, read_splits, recipe_main, save_outputs, set_up
+from fmtune.models.loading import lora_targets_for, make_trainable
+from fmtune.recipes.common import load_base, log_model, read_splits, recipe_main, save_outputs, set_up
 from fmtune.training.joblog import JobLog
 from fmtune.training.loop import TrainingRun, fit
 from fmtune.training.stop import StopRequest
@@ -54,9 +54,9 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
     log(f"data: prompt → completion; {len(train_set)} training / {len(val_set)} validation pairs "
         f"(validation: {splits.validation_source}); max_input_length={setup.max_length}")
 
-    model = load_pretrained(setup.model_dir, setup.device, seq2seq=True, bf16=setup.bf16, **setup.remote_code)
+    model = load_base(setup, seq2seq=True)
     targets = lora_targets_for(model, card.lora_target_modules if card else None)
-    model = apply_lora(model, hp, targets, task_type="SEQ_2_SEQ_LM")
+    model = make_trainable(model, hp, targets, task_type="SEQ_2_SEQ_LM")
     log_model(model, hp, targets, log)
 
     pad_id = tokenizer.pad_token_id
@@ -73,7 +73,7 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
         eos_token_ids=[tokenizer.eos_token_id],
         base_model=job.model,
     )
-    save_outputs(model, tokenizer, prompt_format, layout, log)
+    save_outputs(model, setup, prompt_format, layout, log, seq2seq=True)
 
 
 def seq2seq_loss_sum(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:

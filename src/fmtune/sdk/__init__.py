@@ -7,9 +7,7 @@ from fmtune.sdk.analytics import TrainingJobAnalytics
 from fmtune.sdk.errors import UnexpectedStatusException
 from fmtune.sdk.estimator import Estimator, TrainingJob
 from fmtune.sdk.jumpstart import JumpStartEstimator
-from fmtune.sdk.predictor import InProcessPredictor
-
-Predictor = InProcessPredictor
+from fmtune.sdk.predictor import Predictor
 
 __all__ = ["Estimator", "JumpStartEstimator", "Predictor", "TrainingJob", "TrainingJobAnalytics",
            "UnexpectedStatusException"]

@@ -20,7 +20,7 @@ from fmtune.jobs.report import describe_job, stream_logs
 from fmtune.jobs.store import JobRecord, JobStore, UnknownJobError
 from fmtune.sdk.analytics import TrainingJobAnalytics
 from fmtune.sdk.errors import UnexpectedStatusException
-from fmtune.sdk.predictor import InProcessPredictor
+from fmtune.sdk.predictor import Predictor
 
 log = logging.getLogger("fmtune.sdk")
 
@@ -205,8 +205,9 @@ class Estimator:
     # --- inference -----------------------------------------------------------------------------------
 
     def deploy(self, initial_instance_count: int | None = None, instance_type: str | None = None,
-               endpoint_name: str | None = None, **cloud_only: Any) -> InProcessPredictor:
-        """A Predictor for the tuned model (waits for the job to end first)."""
+               endpoint_name: str | None = None, **cloud_only: Any) -> Predictor:
+        """Start an HTTP endpoint (a managed `fmtune.serve` process) for the tuned model and return a Predictor
+        bound to it (waits for the job to end first). `predictor.delete_endpoint()` stops it."""
         notice_ignored("deploy", {k: v for k, v in {"initial_instance_count": initial_instance_count,
                                                     "instance_type": instance_type}.items() if v is not None})
         notice_ignored("deploy", cloud_only)
@@ -215,7 +216,7 @@ class Estimator:
         if not (model_dir / "config.json").exists():
             raise ValueError(f"training job {record.name} is {record.status} and has no model yet; "
                              f"`fmtune jobs resume {record.name}` finishes it.")
-        return start_predictor(model_dir, endpoint_name or record.name)
+        return Predictor(model_dir, endpoint_name or record.name)
 
     # --- helpers -------------------------------------------------------------------------------------
 
@@ -242,11 +243,6 @@ class Estimator:
             log.warning("fmtune: output_path=%s is ignored (S3); jobs are written under $FMTUNE_HOME/jobs.", text)
             return None
         return str(Path(text.removeprefix("file://")).expanduser().resolve())
-
-
-def start_predictor(model_dir: Path, endpoint_name: str) -> InProcessPredictor:
-    """The one place that decides how a deployed model is served (in-process until the HTTP endpoint lands)."""
-    return InProcessPredictor(model_dir, endpoint_name)
 
 
 def _wants_logs(logs: Any) -> bool:

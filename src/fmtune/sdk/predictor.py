@@ -1,90 +1,72 @@
-"""A Predictor for a tuned model: answers JumpStart text-generation payloads.
+"""The Predictor that `Estimator.deploy()` returns: bound to a real HTTP endpoint (`fmtune.serve`), started as a
+managed process, answering JumpStart text-generation payloads.
 
 `{"inputs": str, "parameters": {"max_new_tokens", "temperature", "top_p", "return_full_text", ...}}`
-→ `[{"generated_text": str}]`. This one holds the model in this Python process; the serving package's
-HTTP endpoint offers the same `predict` / `delete_endpoint` surface.
+→ `[{"generated_text": str}]`. A plain prompt is sent in the format the model was trained on (the endpoint's
+`/invocations` takes prompts as given, like JumpStart's); one the caller already filled with the training
+template goes as it is.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("fmtune.sdk")
 
-DEFAULT_MAX_NEW_TOKENS = 64
-SUPPORTED = {"max_new_tokens", "temperature", "top_p", "return_full_text", "do_sample", "seed"}
-
-
-class InProcessPredictor:
+class Predictor:
     def __init__(self, model_dir: str | Path, endpoint_name: str):
-        from fmtune.models.generate import load_for_generation
+        from fmtune.data.prompting import PromptFormat
+        from fmtune.serve import start_endpoint
 
         self.endpoint_name = endpoint_name
         self.model_dir = Path(model_dir)
-        self._loaded: Any = load_for_generation(str(model_dir))
-        self._noticed: set[str] = set()
+        self.prompt_format = PromptFormat.load(self.model_dir)
+        self._tokenizer: Any = None
+        self.endpoint: Any = start_endpoint(str(self.model_dir), name=endpoint_name)
 
     def predict(self, data: Any, initial_args: Any = None, target_model: Any = None, **ignored: Any) -> Any:
         """`data`: a JumpStart payload (dict, or its JSON as str/bytes), or a plain prompt string."""
-        if self._loaded is None:
+        if self.endpoint is None:
             raise ValueError(f"endpoint {self.endpoint_name} was deleted; deploy the estimator again.")
         inputs, parameters = parse_payload(data)
-        options = self._generation_options(parameters)
         full_text = bool(parameters.get("return_full_text", False))
+        sent = {**parameters, "return_full_text": False}
+        client = self.endpoint.client()
         results = []
         for text in inputs:
-            completion = self._generate(text, options)
+            [answer] = client.invoke({"inputs": self._as_trained(text), "parameters": sent})
+            completion = answer["generated_text"]
             results.append({"generated_text": text + completion if full_text else completion})
         return results
 
     def delete_endpoint(self, delete_endpoint_config: bool = True) -> None:
-        """Free the model. (An HTTP endpoint would stop its server here.)"""
-        self._loaded = None
+        """Stop the endpoint's server process."""
+        from fmtune.serve import stop_endpoint
+
+        if self.endpoint is not None:
+            stop_endpoint(self.endpoint)
+            self.endpoint = None
 
     def delete_model(self) -> None:
-        self._loaded = None
+        self.delete_endpoint()
 
-    def _generate(self, text: str, options: dict[str, Any]) -> str:
-        from fmtune.models.generate import generate
-
-        loaded, model_text = self._as_trained(text)
-        return generate(loaded, model_text, **options)
-
-    def _as_trained(self, text: str) -> tuple[Any, str]:
-        """The model with its training prompt format, unless the caller already filled the training template
-        (as JumpStart notebooks do); then the text goes in as given, plus the demarcation key if missing."""
+    def _as_trained(self, text: str) -> str:
+        """The training prompt format around a plain prompt; a prompt already in the template gets only the
+        demarcation key if it lacks it (as JumpStart notebooks format prompts themselves)."""
         from fmtune.data.templates import DEMARCATION
 
-        fmt = self._loaded.prompt_format
+        fmt = self.prompt_format
+        if fmt is None or fmt.mode == "domain":
+            return text
         head = (fmt.prompt_template or "").split("{", 1)[0].strip()
-        if fmt.mode != "instruction" or not head or not text.lstrip().startswith(head):
-            return self._loaded, text
-        if fmt.demarcation and not text.rstrip().endswith(DEMARCATION.strip()):
-            text += DEMARCATION
-        return dataclasses.replace(self._loaded, prompt_format=dataclasses.replace(fmt, mode="domain")), text
+        if fmt.mode == "instruction" and head and text.lstrip().startswith(head):
+            return text if not fmt.demarcation or text.rstrip().endswith(DEMARCATION.strip()) else text + DEMARCATION
+        if fmt.mode == "chat" and self._tokenizer is None:
+            from fmtune.models.loading import load_tokenizer
 
-    def _generation_options(self, parameters: dict[str, Any]) -> dict[str, Any]:
-        for name in sorted(set(parameters) - SUPPORTED):
-            if name not in self._noticed:
-                self._noticed.add(name)
-                log.warning("fmtune: generation parameter %r is not supported here and is ignored", name)
-        max_new_tokens = _number(parameters, "max_new_tokens", int, DEFAULT_MAX_NEW_TOKENS, minimum=1)
-        temperature = _number(parameters, "temperature", float, 0.0, minimum=0.0)
-        top_p = _number(parameters, "top_p", float, 1.0, minimum=0.0)
-        if not 0.0 < top_p <= 1.0:
-            raise ValueError(f"parameters.top_p={top_p}: must be > 0 and <= 1")
-        do_sample = parameters.get("do_sample")
-        if do_sample is True and temperature == 0.0:
-            temperature = 1.0
-        if do_sample is False:
-            temperature = 0.0
-        seed = parameters.get("seed")
-        return {"max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p,
-                "seed": None if seed is None else int(seed)}
+            self._tokenizer = load_tokenizer(self.model_dir)
+        return fmt.render(self._tokenizer, text)
 
 
 def parse_payload(data: Any) -> tuple[list[str], dict[str, Any]]:
@@ -109,16 +91,3 @@ def parse_payload(data: Any) -> tuple[list[str], dict[str, Any]]:
     if not isinstance(parameters, dict):
         raise ValueError('payload "parameters" must be an object, e.g. {"max_new_tokens": 64}')
     return inputs, parameters
-
-
-def _number(parameters: dict[str, Any], name: str, kind: type, default: Any, minimum: float) -> Any:
-    value = parameters.get(name)
-    if value is None:
-        return default
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"parameters.{name}={value!r}: must be a number") from None
-    if isinstance(value, bool) or number < minimum:
-        raise ValueError(f"parameters.{name}={value!r}: must be a number >= {minimum:g}")
-    return number

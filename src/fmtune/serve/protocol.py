@@ -1,0 +1,156 @@
+"""Request bodies the endpoint accepts (OpenAI and JumpStart wire formats) and the errors it answers with.
+
+Validation reports every bad field at once, naming the field as the client wrote it."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+B = TypeVar("B", bound=BaseModel)
+UNION_TAG = re.compile(r"^(str|int|float|bool|none|list\[.*\]|function-.*|[A-Z]\w*)$")  # pydantic's union branches
+MAX_CHOICES = 8
+MAX_STOPS = 16
+
+
+class ApiError(Exception):
+    """An answer other than 200, as OpenAI shapes it: {"error": {"message", "type", "param", "code"}}."""
+
+    def __init__(self, status: int, message: str, *, kind: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind, self.param, self.code = status, message, kind, param, code
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="allow")  # unknown OpenAI fields are ignored, as OpenAI-compatible servers do
+
+
+class StreamOptions(_Body):
+    include_usage: bool = False
+
+
+class CompletionRequest(_Body):
+    model: str | None = None
+    prompt: str | list[str]
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float = Field(1.0, ge=0, le=2)  # OpenAI's default: sample
+    top_p: float = Field(1.0, gt=0, le=1)
+    n: int = Field(1, ge=1, le=MAX_CHOICES)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    echo: bool = False
+    logprobs: int | None = None
+
+
+class TextPart(_Body):
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(_Body):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part.text for part in self.content)
+        return self.content or ""
+
+
+class ChatRequest(_Body):
+    model: str | None = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float = Field(1.0, ge=0, le=2)
+    top_p: float = Field(1.0, gt=0, le=1)
+    n: int = Field(1, ge=1, le=MAX_CHOICES)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    logprobs: bool | None = None
+    tools: list[Any] | None = None
+
+
+class TextGenerationParameters(_Body):
+    """JumpStart / TGI `parameters`."""
+
+    max_new_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0)
+    top_p: float | None = Field(None, gt=0, le=1)
+    do_sample: bool | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    return_full_text: bool = False
+
+
+class TextGenerationRequest(_Body):
+    """JumpStart text generation: {"inputs": str, "parameters": {...}} → [{"generated_text": str}]."""
+
+    model: str | None = None  # fmtune extension: pick an adapter
+    inputs: str | list[str]
+    parameters: TextGenerationParameters = Field(default_factory=TextGenerationParameters)
+
+
+class Text2TextRequest(_Body):
+    """JumpStart Flan-T5: {"text_inputs": str, "max_length", ...} → {"generated_texts": [...]}."""
+
+    model: str | None = None
+    text_inputs: str | list[str]
+    max_length: int | None = Field(None, ge=1)
+    max_new_tokens: int | None = Field(None, ge=1)
+    num_return_sequences: int = Field(1, ge=1, le=MAX_CHOICES)
+    temperature: float | None = Field(None, ge=0)
+    top_p: float | None = Field(None, gt=0, le=1)
+    do_sample: bool | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ApiError(400, f"the request body is not valid JSON: {err}", code="invalid_json") from None
+
+
+def validate(model: type[B], data: Any) -> B:
+    if not isinstance(data, dict):
+        raise ApiError(400, f"the request body must be a JSON object, got {type(data).__name__}.", code="invalid_json")
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        problems = []
+        for item in err.errors():
+            where = ".".join(str(p) for p in item["loc"] if not UNION_TAG.match(str(p)))
+            got = f" (got {json.dumps(item['input'])[:80]})" if "input" in item and item["type"] != "missing" else ""
+            problems.append(f"{where or 'body'}: {item['msg']}{got}")
+        unique = list(dict.fromkeys(problems))
+        raise ApiError(422, f"{len(unique)} problem(s) in the request: " + "; ".join(unique),
+                       param=str(err.errors()[0]["loc"][0]) if err.errors()[0]["loc"] else None) from None
+
+
+def stop_list(stop: str | list[str] | None) -> tuple[str, ...]:
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    if len(stops) > MAX_STOPS:
+        raise ApiError(400, f"stop: at most {MAX_STOPS} stop strings, got {len(stops)}.", param="stop")
+    return tuple(s for s in stops if s)
+
+
+def jumpstart_sampling(temperature: float | None, do_sample: bool | None) -> float:
+    """JumpStart/TGI: do_sample=False means greedy; a temperature > 0 (or do_sample=True) means sampling."""
+    if do_sample is False:
+        return 0.0
+    if temperature is None:
+        return 1.0 if do_sample else 0.0
+    return temperature

@@ -1,0 +1,110 @@
+"""Endpoints that are running on this machine: one JSON file each in FMTUNE_HOME/endpoints (no secrets stored)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from fmtune.errors import UserError
+from fmtune.paths import fmtune_home
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class EndpointRecord:
+    name: str
+    url: str
+    pid: int
+    model: str  # what was deployed: job name, model folder or model id
+    adapters: list[str] = field(default_factory=list)
+    started: str = ""
+    log: str | None = None  # the managed process's log file, when started by `start_endpoint`
+    auth: bool = False  # whether an API key is required
+
+
+def endpoints_dir() -> Path:
+    return fmtune_home() / "endpoints"
+
+
+def check_name(name: str) -> str:
+    if not NAME.match(name):
+        raise UserError(
+            f"endpoint name {name!r}: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit."
+        )
+    return name
+
+
+def register(record: EndpointRecord) -> Path:
+    """Atomic write, so `fmtune endpoints list` never reads half a record."""
+    directory = endpoints_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{check_name(record.name)}.json"
+    fd, tmp = tempfile.mkstemp(prefix=f".{record.name}-", dir=directory)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(asdict(record), indent=2) + "\n")
+    os.replace(tmp, target)
+    return target
+
+
+def unregister(name: str, pid: int | None = None) -> None:
+    """Remove the record (only this process's record when `pid` is given)."""
+    path = endpoints_dir() / f"{name}.json"
+    record = _read(path)
+    if record is not None and pid is not None and record.pid != pid:
+        return
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def get_endpoint(name: str) -> EndpointRecord | None:
+    record = _read(endpoints_dir() / f"{check_name(name)}.json")
+    return record if record is not None and process_alive(record.pid) else None
+
+
+def list_endpoints() -> list[EndpointRecord]:
+    """Live endpoints; records of processes that died (kill -9, reboot) are removed."""
+    records = []
+    directory = endpoints_dir()
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        record = _read(path)
+        if record is None:
+            continue
+        if process_alive(record.pid):
+            records.append(record)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    return records
+
+
+def process_alive(pid: int) -> bool:
+    """True for a live fmtune process (a recycled pid running something else does not count)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists():
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ")
+        except OSError:
+            return False
+        if not text:  # a zombie: exited, not yet reaped
+            return False
+        return b"fmtune" in text
+    return True
+
+
+def _read(path: Path) -> EndpointRecord | None:
+    try:
+        return EndpointRecord(**json.loads(path.read_text()))
+    except (FileNotFoundError, json.JSONDecodeError, TypeError):
+        return None
