@@ -37,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--trust-remote-code", action="store_true",
                        help="allow a brought model's own Python code (off by default; needs --revision)")
     train.add_argument("--revision", help="commit sha that pins the model repo (required with --trust-remote-code)")
+    dist = train.add_argument_group("distributed (enable_fsdp=True): torchrun processes, FSDP2")
+    dist.add_argument("--nproc", type=int, default=1, help="processes on this machine (one per GPU; gloo on CPU)")
+    dist.add_argument("--nnodes", type=int, default=1, help="machines taking part (run the same command on each)")
+    dist.add_argument("--node-rank", type=int, default=0, help="this machine's rank, 0 .. nnodes-1")
+    dist.add_argument("--master-addr", default="127.0.0.1", help="address of the node-rank 0 machine")
+    dist.add_argument("--master-port", type=int, default=29500, help="a free TCP port on the master")
 
     models = commands.add_parser("models", help="list the model catalog, or show one model")
     models.add_argument("action", nargs="?", choices=["show"], help="show one model")
@@ -139,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from fmtune.catalog import DEFAULT_MODEL_ID
-    from fmtune.config.job import build_job
+    from fmtune.config.job import Launch, build_job
     from fmtune.jobs.runner import check_job_data, submit
 
     channels = {"training": args.training}
@@ -155,6 +161,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         tiny_random=args.tiny_random,
         trust_remote_code=args.trust_remote_code,
         revision=args.revision,
+        launch=Launch(args.nproc, args.nnodes, args.node_rank, args.master_addr, args.master_port),
     )
     check_job_data(job)
     if job.tiny_random:

@@ -18,6 +18,30 @@ JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")  # SageMaker's trainin
 
 
 @dataclass(frozen=True)
+class Launch:
+    """How many processes train the job: torchrun's `--nproc-per-node` and, across machines, its static
+    rendezvous (`--nnodes --node-rank --master-addr --master-port`). The same on every node but node_rank."""
+
+    nproc_per_node: int = 1
+    nnodes: int = 1
+    node_rank: int = 0
+    master_addr: str = "127.0.0.1"
+    master_port: int = 29500
+
+    def problems(self, enable_fsdp: bool) -> list[str]:
+        found = []
+        if self.nproc_per_node < 1 or self.nnodes < 1:
+            found.append(f"--nproc {self.nproc_per_node} / --nnodes {self.nnodes}: both must be at least 1.")
+        if not 0 <= self.node_rank < self.nnodes:
+            found.append(f"--node-rank {self.node_rank}: must be between 0 and --nnodes - 1 ({self.nnodes - 1}).")
+        if not 1 <= self.master_port <= 65535:
+            found.append(f"--master-port {self.master_port}: must be a TCP port (1-65535).")
+        if (self.nproc_per_node > 1 or self.nnodes > 1) and not enable_fsdp:
+            found.append("several processes train with FSDP: set -H enable_fsdp=True (or run one process).")
+        return found
+
+
+@dataclass(frozen=True)
 class JobConfig:
     job_name: str
     model: str  # catalog id, local folder or hub id, as the user gave it
@@ -29,6 +53,7 @@ class JobConfig:
     tiny_random: bool = False  # train a tiny randomly initialised model of the architecture (a pipeline test)
     trust_remote_code: bool = False  # run the model repo's own Python code (needs a pinned revision)
     revision: str | None = None
+    launch: Launch = field(default_factory=Launch)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -43,7 +68,8 @@ class JobConfig:
 
     @classmethod
     def load(cls, path: Path) -> JobConfig:
-        return cls(**json.loads(path.read_text()))
+        values = json.loads(path.read_text())
+        return cls(**{**values, "launch": Launch(**values.get("launch", {}))})
 
 
 def build_job(
@@ -57,6 +83,7 @@ def build_job(
     tiny_random: bool = False,
     trust_remote_code: bool = False,
     revision: str | None = None,
+    launch: Launch | None = None,
 ) -> JobConfig:
     """Check everything that can be checked without loading a model; report all problems together."""
     from fmtune.data.channels import normalize_channels
@@ -104,6 +131,9 @@ def build_job(
     except UserError as err:
         problems.append(str(err))
         resolved_channels = {}
+    launch = launch or Launch()
+    if hp is not None:
+        problems.extend(launch.problems(hp.enable_fsdp))
     if problems:
         raise ConfigError(problems)
     assert hp is not None
@@ -118,6 +148,7 @@ def build_job(
         tiny_random=tiny_random,
         trust_remote_code=trust_remote_code,
         revision=revision,
+        launch=launch,
     )
 
 

@@ -35,7 +35,17 @@ def prepare_job_dir(job: JobConfig) -> JobLayout:
 
 
 def recipe_command(job: JobConfig, resume: bool = False) -> list[str]:
-    return [sys.executable, "-m", RECIPES[job.task], "--job-dir", job.job_dir, *(["--resume"] if resume else [])]
+    """The recipe as a module; under torchrun (`torch.distributed.run`) when the job spans several processes."""
+    recipe = ["-m", RECIPES[job.task], "--job-dir", job.job_dir, *(["--resume"] if resume else [])]
+    launch = job.launch
+    if launch.nproc_per_node == 1 and launch.nnodes == 1:
+        return [sys.executable, *recipe]
+    rendezvous = ["--standalone"] if launch.nnodes == 1 else [
+        f"--nnodes={launch.nnodes}", f"--node-rank={launch.node_rank}",
+        f"--master-addr={launch.master_addr}", f"--master-port={launch.master_port}",
+    ]
+    return [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={launch.nproc_per_node}",
+            *rendezvous, *recipe]
 
 
 def run_job(job: JobConfig) -> int:
@@ -179,6 +189,9 @@ def settle_child(name: str) -> None:
     if record is None or not record.active or record.pid != child.pid:
         return
     code = child.returncode
+    if code == 0:  # a worker node of a multi-node job: it trained its share; node rank 0 records the job
+        store.set_status(name, "Completed", force=True)
+        return
     detail = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
     store.set_status(name, "Failed", died_reason(name, f"{detail} before it recorded a result; see logs.txt"))
 

@@ -33,6 +33,7 @@ from fmtune.errors import UserError
 from fmtune.jobs.layout import JobLayout
 from fmtune.models.loading import lora_targets_for, make_trainable
 from fmtune.recipes.common import load_base, log_model, read_splits, recipe_main, save_outputs, set_up
+from fmtune.training.distributed import shard
 from fmtune.training.joblog import JobLog
 from fmtune.training.loop import TrainingRun, fit
 from fmtune.training.stop import StopRequest
@@ -61,12 +62,13 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
     targets = lora_targets_for(model, card.lora_target_modules if card else None)
     model = make_trainable(model, hp, targets)
     log_model(model, hp, targets, log)
+    model = shard(model, setup.dist)
 
     pad_id = tokenizer.pad_token_id
     fit(TrainingRun(
         job_name=job.job_name, model=model, train_set=train_set, val_set=val_set, hp=hp, device=setup.device,
         bf16=setup.bf16, collate=lambda examples: collate(examples, pad_id), loss_sum=causal_loss_sum,
-        layout=layout, log=log, stop=stop,
+        layout=layout, log=log, stop=stop, dist=setup.dist,
     ), resume=resume)
 
     prompt_format = PromptFormat(
@@ -78,7 +80,10 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
         stop_strings=stop_strings_for(card, tokenizer) if mode == "chat" else [],
         base_model=job.model,
     )
-    save_outputs(model, setup, prompt_format, layout, log)
+    def rebuild() -> Any:  # an unsharded copy to export into, when training ran under FSDP
+        return make_trainable(load_base(setup), hp, targets)
+
+    save_outputs(model, setup, prompt_format, layout, log, rebuild)
 
 
 def encode_splits(

@@ -26,10 +26,11 @@ from fmtune.models.loading import (
     load_pretrained,
     load_tokenizer,
     quiet_libraries,
-    training_device,
     use_bf16,
 )
 from fmtune.models.source import RemoteCode, materialize, resolve_source
+from fmtune.training.checkpoint import restore_trainable, trainable_state
+from fmtune.training.distributed import Dist, device_for, init_distributed, shutdown
 from fmtune.training.joblog import JobLog
 from fmtune.training.stop import JobStopped, StopRequest
 
@@ -42,10 +43,12 @@ def recipe_main(recipe: Recipe, prog: str, argv: list[str] | None = None) -> int
     parser.add_argument("--job-dir", required=True, type=Path)
     parser.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
     args = parser.parse_args(argv)
-    layout = JobLayout(args.job_dir)
-    job = JobConfig.load(layout.config)
-    log = JobLog(layout.logs)
     stop = StopRequest.install()
+    d = init_distributed()
+    # Under torchrun every process runs this; only the main one writes the log, status and outputs.
+    layout = JobLayout(args.job_dir) if d.is_main else SilentLayout(args.job_dir)
+    job = JobConfig.load(layout.config)
+    log = JobLog(layout.logs) if d.is_main else SilentLog()
     layout.mark_running()
     try:
         recipe(job, layout, log, stop, args.resume)
@@ -61,10 +64,39 @@ def recipe_main(recipe: Recipe, prog: str, argv: list[str] | None = None) -> int
         return err.exit_code
     except Exception as err:  # a bug or a crash: keep the traceback in the log for the report
         log("".join(traceback.format_exception(err)).rstrip())
+        if not d.is_main:  # the main process's log is the job's log; other ranks report on stderr
+            traceback.print_exception(err)
         layout.mark_failed(f"{type(err).__name__}: {err}")
         return 1
     finally:
         log.close()
+        shutdown(d)
+
+
+class SilentLog:
+    """The log of a process other than the main one under torchrun: says nothing."""
+
+    def __call__(self, message: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class SilentLayout(JobLayout):
+    """The job folder as seen by a process other than the main one: readable, never written."""
+
+    def mark_running(self) -> None:
+        pass
+
+    def mark_completed(self) -> None:
+        pass
+
+    def mark_stopped(self) -> None:
+        pass
+
+    def mark_failed(self, reason: str) -> None:
+        pass
 
 
 @dataclass
@@ -77,6 +109,7 @@ class Setup:
     tokenizer: Any
     max_length: int
     remote_code: dict[str, Any]  # trust_remote_code/revision for from_pretrained, when the user asked
+    dist: Dist
 
 
 def set_up(job: JobConfig, log: JobLog) -> Setup:
@@ -87,21 +120,26 @@ def set_up(job: JobConfig, log: JobLog) -> Setup:
     card = source.card
     random.seed(hp.seed)
     torch.manual_seed(hp.seed)
-    device = training_device()
+    d = init_distributed()
+    device = device_for(d)
     bf16 = use_bf16(hp.precision, device)
-    log(f"fmtune job {job.job_name}: {job.model} on {device.type} ({'bf16 autocast' if bf16 else 'fp32'})")
+    where = f"{d.world} processes ({'nccl' if device.type == 'cuda' else 'gloo'}), FSDP2" if d.active else device.type
+    log(f"fmtune job {job.job_name}: {job.model} on {where} ({'bf16 autocast' if bf16 else 'fp32'})")
     if source.kind == "tiny-random" and card:
         log(f"weights: RANDOM (tiny-random test model of the {card.architecture} architecture of "
             f"{card.display_name}); the output is only a test of the pipeline")
     if card and card.notes and card.family == "llama-2" and "Neuron" in card.display_name:
         log(f"note: {card.notes}")
-    if hp.enable_fsdp:
-        log("enable_fsdp=True: this run has a single process, so there is nothing to shard; training unsharded.")
+    if hp.enable_fsdp and not d.active:
+        log("enable_fsdp=True with a single process: nothing to shard, training unsharded "
+            "(`fmtune train --nproc N` starts N processes).")
+    if d.active and not hp.enable_fsdp:
+        raise UserError(f"{d.world} processes were started but enable_fsdp=False; set enable_fsdp=True.")
     model_dir = materialize(source)
     remote_code = RemoteCode(job.trust_remote_code, job.revision).kwargs()
     tokenizer = load_tokenizer(model_dir, **remote_code)
     max_length = effective_max_length(hp.max_input_length, tokenizer, card.context_length if card else None)
-    setup = Setup(hp, card, device, bf16, model_dir, tokenizer, max_length, remote_code)
+    setup = Setup(hp, card, device, bf16, model_dir, tokenizer, max_length, remote_code, d)
     check_memory(setup, log)
     return setup
 
@@ -126,7 +164,7 @@ def check_memory(setup: Setup, log: JobLog) -> None:
     fmt = memory.weight_format(hp.quantization, gpu_bf16)
     estimate = memory.estimate(
         shape, trainable=trainable, batch_size=hp.per_device_train_batch_size, sequence_length=setup.max_length,
-        weight_format=fmt, bf16_activations=setup.bf16, device_type=setup.device.type,
+        weight_format=fmt, bf16_activations=setup.bf16, devices=setup.dist.world, device_type=setup.device.type,
     )
     available = memory.available_memory(setup.device.type)
     log(f"memory: {shape.parameters / 1e6:.1f}M parameters ({fmt}); estimated peak {estimate.describe()}; "
@@ -166,13 +204,21 @@ def log_model(model: Any, hp: Hyperparameters, targets: list[str], log: JobLog) 
 
 
 def save_outputs(
-    model: Any, setup: Setup, prompt_format: PromptFormat, layout: JobLayout, log: JobLog, seq2seq: bool = False
+    model: Any, setup: Setup, prompt_format: PromptFormat, layout: JobLayout, log: JobLog,
+    rebuild: Callable[[], Any], seq2seq: bool = False,
 ) -> None:
     """model/ (safetensors, tokenizer, generation config, prompt format) and, for LoRA, adapter/ (PEFT).
 
     LoRA over a quantized base is merged into a freshly loaded full-precision base, so that the exported
-    model holds de-quantized weights + the adapter, not a lossy merge into 8/4-bit weights."""
+    model holds de-quantized weights + the adapter, not a lossy merge into 8/4-bit weights. A model
+    sharded with FSDP is gathered and exported from an unsharded copy built by `rebuild`."""
     tokenizer = setup.tokenizer
+    if setup.dist.active:
+        weights = trainable_state(model)  # collective: every process gathers, the main one exports
+        if not setup.dist.is_main:
+            return
+        model = rebuild()
+        restore_trainable(model, weights)
     if setup.hp.peft_type == "lora":
         model.save_pretrained(layout.adapter, safe_serialization=True)
         tokenizer.save_pretrained(layout.adapter)

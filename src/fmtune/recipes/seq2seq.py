@@ -23,6 +23,7 @@ from fmtune.errors import UserError
 from fmtune.jobs.layout import JobLayout
 from fmtune.models.loading import lora_targets_for, make_trainable
 from fmtune.recipes.common import load_base, log_model, read_splits, recipe_main, save_outputs, set_up
+from fmtune.training.distributed import shard
 from fmtune.training.joblog import JobLog
 from fmtune.training.loop import TrainingRun, fit
 from fmtune.training.stop import StopRequest
@@ -58,12 +59,13 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
     targets = lora_targets_for(model, card.lora_target_modules if card else None)
     model = make_trainable(model, hp, targets, task_type="SEQ_2_SEQ_LM")
     log_model(model, hp, targets, log)
+    model = shard(model, setup.dist)
 
     pad_id = tokenizer.pad_token_id
     fit(TrainingRun(
         job_name=job.job_name, model=model, train_set=train_set, val_set=val_set, hp=hp, device=setup.device,
         bf16=setup.bf16, collate=lambda examples: collate_seq2seq(examples, pad_id), loss_sum=seq2seq_loss_sum,
-        layout=layout, log=log, stop=stop,
+        layout=layout, log=log, stop=stop, dist=setup.dist,
     ), resume=resume)
 
     prompt_format = PromptFormat(
@@ -73,7 +75,10 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
         eos_token_ids=[tokenizer.eos_token_id],
         base_model=job.model,
     )
-    save_outputs(model, setup, prompt_format, layout, log, seq2seq=True)
+    def rebuild() -> Any:  # an unsharded copy to export into, when training ran under FSDP
+        return make_trainable(load_base(setup, seq2seq=True), hp, targets, task_type="SEQ_2_SEQ_LM")
+
+    save_outputs(model, setup, prompt_format, layout, log, rebuild, seq2seq=True)
 
 
 def seq2seq_loss_sum(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from safetensors.torch import load_file, save_file
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_model_state_dict,
+    set_optimizer_state_dict,
+)
 
 COMPLETE_MARKER = "COMPLETE"
 KEEP_LAST = 2
@@ -34,8 +42,44 @@ class TrainState:
     best_epoch: int = 0
 
 
+# Under FSDP the trainable weights and their optimizer state are sharded: torch.distributed.checkpoint's
+# state-dict API gathers them into full CPU tensors (every process must call it). A single process uses the
+# plain state dicts, which also work for bitsandbytes-quantized models (the DCP API does not).
+_FULL_TRAINABLE = StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
+
+
+def _sharded() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {name: p.detach().clone().contiguous() for name, p in model.named_parameters() if p.requires_grad}
+    if not _sharded():
+        return {n: p.detach().clone().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    # The filter drops tied aliases (e.g. lm_head.weight = embed_tokens.weight), which the state dict
+    # reports under both names and `ignore_frozen_params` lets through.
+    names = {name for name, p in model.named_parameters() if p.requires_grad}
+    state = get_model_state_dict(model, options=_FULL_TRAINABLE)
+    return {k: v.detach().clone().contiguous() for k, v in state.items() if k in names}
+
+
+def restore_trainable(model: torch.nn.Module, weights: dict[str, torch.Tensor]) -> None:
+    if not _sharded():
+        model.load_state_dict(weights, strict=False)
+        return
+    set_model_state_dict(model, weights, options=StateDictOptions(full_state_dict=True, strict=False))
+
+
+def _optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    if not _sharded():
+        return optimizer.state_dict()
+    return get_optimizer_state_dict(model, optimizer, options=_FULL_TRAINABLE)
+
+
+def _restore_optimizer(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    if not _sharded():
+        optimizer.load_state_dict(state)
+        return
+    set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))
 
 
 def save_checkpoint(
@@ -45,18 +89,25 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     best_weights: dict[str, torch.Tensor] | None,
+    write: bool = True,
 ) -> Path:
-    """Write checkpoint `step-<global_step>` atomically; older ones beyond the last two are pruned."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write checkpoint `step-<global_step>` atomically; older ones beyond the last two are pruned.
+
+    Every process calls this (gathering sharded state is collective); only the one with `write` writes."""
+    weights = trainable_state(model)
+    optimizer_state = _optimizer_state(model, optimizer)
     final = directory / f"step-{state.global_step:08d}"
+    if not write:
+        return final
+    directory.mkdir(parents=True, exist_ok=True)
     staging = directory / f".tmp-{final.name}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        save_file(trainable_state(model), staging / "trainable.safetensors")
+        save_file(weights, staging / "trainable.safetensors")
         if best_weights is not None:
             save_file(best_weights, staging / "best.safetensors")
-        torch.save(optimizer.state_dict(), staging / "optimizer.pt")
+        torch.save(optimizer_state, staging / "optimizer.pt")
         torch.save(scheduler.state_dict(), staging / "scheduler.pt")
         torch.save(_rng_state(), staging / "rng.pt")
         (staging / "state.json").write_text(json.dumps(asdict(state)))
@@ -94,12 +145,13 @@ def load_checkpoint(
     path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
 ) -> tuple[TrainState, dict[str, torch.Tensor] | None]:
     """Restore weights, optimizer, scheduler and RNG; return the state and the best weights so far."""
-    missing = [n for n in trainable_state(model) if n not in (weights := load_file(path / "trainable.safetensors"))]
+    weights = load_file(path / "trainable.safetensors")
+    missing = [n for n in trainable_state(model) if n not in weights]
     if missing:
         raise RuntimeError(f"{path} does not match this model (missing {missing[:3]}...)")
-    model.load_state_dict(weights, strict=False)
+    restore_trainable(model, weights)
     # Our own files, written by save_checkpoint; weights_only keeps torch.load from running pickled code.
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
+    _restore_optimizer(model, optimizer, torch.load(path / "optimizer.pt", weights_only=True))
     scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
     _set_rng_state(torch.load(path / "rng.pt", weights_only=True))
     best = load_file(path / "best.safetensors") if (path / "best.safetensors").exists() else None

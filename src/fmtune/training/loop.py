@@ -9,23 +9,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from fmtune.config.hyperparameters import Hyperparameters
 from fmtune.data.batching import evaluation_batches, training_batches
-from fmtune.data.encode import Encoded
+from fmtune.data.encode import IGNORE_INDEX, Encoded
 from fmtune.jobs.layout import JobLayout
 from fmtune.models.loading import autocast
 from fmtune.training.checkpoint import (
     TrainState,
     latest_checkpoint,
     load_checkpoint,
+    restore_trainable,
     save_checkpoint,
     trainable_state,
 )
+from fmtune.training.distributed import Dist, sum_across
 from fmtune.training.joblog import JobLog
 from fmtune.training.metrics import append_metrics, jumpstart_lines, keep_metrics_before, perplexity
 from fmtune.training.progress import Progress
@@ -50,8 +52,9 @@ class TrainingRun:
     collate: Callable[[list[Encoded]], Batch]  # examples → padded tensors
     loss_sum: Callable[[Any, Batch], tuple[torch.Tensor, int]]  # (summed token loss, target tokens)
     layout: JobLayout
-    log: JobLog
+    log: JobLog  # silent on every process but the main one
     stop: StopRequest
+    dist: Dist = field(default_factory=Dist)
 
 
 def fit(run: TrainingRun, resume: bool = False) -> TrainState:
@@ -65,21 +68,31 @@ def fit(run: TrainingRun, resume: bool = False) -> TrainState:
     checkpoint = latest_checkpoint(run.layout.checkpoints) if resume else None
     if checkpoint is not None:
         state, best_weights = load_checkpoint(checkpoint, model, optimizer, scheduler)
-        keep_metrics_before(run.layout.metrics, state.epoch)
+        if run.dist.is_main:
+            keep_metrics_before(run.layout.metrics, state.epoch)
         log(f"resumed from {checkpoint.name}: epoch {state.epoch}, {state.step} steps into it")
     else:
         if resume:
             log("no complete checkpoint yet: starting from the beginning")
-        run.layout.metrics.unlink(missing_ok=True)
+        if run.dist.is_main:
+            run.layout.metrics.unlink(missing_ok=True)
         started = time.monotonic()
         record_epoch(run, 0, None, evaluate(run), started)
 
     def save(reason: str) -> None:
-        path = save_checkpoint(run.layout.checkpoints, state, model, optimizer, scheduler, best_weights)
+        path = save_checkpoint(run.layout.checkpoints, state, model, optimizer, scheduler, best_weights,
+                               write=run.dist.is_main)
         log(f"checkpoint {path.name} ({reason})")
 
+    def stop_requested() -> bool:
+        # Processes get the signal at slightly different times; they must all stop at the same step.
+        return sum_across(run.dist, float(run.stop.requested))[0] > 0
+
+    if stop_requested():  # a stop during loading or the first evaluation: nothing trained, nothing to save
+        raise JobStopped(run.stop, "stopped before the first training step")
+
     def after_step() -> None:
-        if run.stop.requested:
+        if stop_requested():
             save("stop requested")
             raise JobStopped(run.stop, f"checkpoint saved at epoch {state.epoch}, step {state.step}; "
                                        f"`fmtune jobs resume {run.job_name}` continues from it")
@@ -96,10 +109,10 @@ def fit(run: TrainingRun, resume: bool = False) -> TrainState:
             state.best_loss, state.best_epoch, best_weights = eval_loss, state.epoch, trainable_state(model)
         state.epoch, state.step, state.loss_sum, state.loss_tokens = state.epoch + 1, 0, 0.0, 0
         save("end of epoch")
-        if run.stop.requested:
+        if stop_requested():
             raise JobStopped(run.stop, f"checkpoint saved after epoch {state.epoch - 1}")
     if best_weights is not None and state.best_epoch != hp.epoch:
-        model.load_state_dict(best_weights, strict=False)
+        restore_trainable(model, best_weights)
     log(f"best epoch: {state.best_epoch} (eval_epoch_loss={state.best_loss:.6f})")
     return state
 
@@ -110,12 +123,14 @@ def train_epoch(
     """Finish epoch `state.epoch` from optimizer step `state.step`. Gradients are token-weighted across
     the accumulated micro-batches. The batch order depends only on (seed, epoch), so a resumed run
     skips exactly the steps already done."""
-    hp, model = run.hp, run.model
+    hp, model, d = run.hp, run.model, run.dist
     model.train()
-    batches = list(training_batches(run.train_set, hp.per_device_train_batch_size, hp.seed, state.epoch))
+    # One global batch per micro-step, the same on every process; each process takes its slice.
+    global_batches = training_batches(run.train_set, hp.per_device_train_batch_size * d.world, hp.seed, state.epoch)
+    batches = [my_slice(b, d, hp.per_device_train_batch_size) for b in global_batches]
     accumulation = hp.gradient_accumulation_steps
     groups = [batches[i : i + accumulation] for i in range(0, len(batches), accumulation)]
-    progress = Progress(len(groups), f"epoch {state.epoch}/{hp.epoch}", done=state.step)
+    progress = Progress(len(groups), f"epoch {state.epoch}/{hp.epoch}", done=state.step) if d.is_main else None
     trainable = [p for p in model.parameters() if p.requires_grad]
     for group in groups[state.step :]:
         group_loss, group_tokens, real_tokens = 0.0, 0, 0
@@ -123,42 +138,61 @@ def train_epoch(
             batch = {k: v.to(run.device) for k, v in run.collate(examples).items()}
             with autocast(run.device, run.bf16):
                 loss_sum, n_tokens = run.loss_sum(model, batch)
-            loss_sum.backward()  # summed over tokens; divided by the group's token count below
+            loss_sum.backward()  # summed over tokens; divided by the step's token count below
             group_loss += loss_sum.item()
             group_tokens += n_tokens
             real_tokens += int(batch["attention_mask"].sum())
+        group_loss, group_tokens, real_tokens = sum_across(d, group_loss, group_tokens, real_tokens)
+        # FSDP averages gradients over processes; scaling by world/tokens makes it a mean over all tokens.
+        scale = d.world / max(group_tokens, 1)
         for p in trainable:
             if p.grad is not None:
-                p.grad.div_(max(group_tokens, 1))
+                p.grad.mul_(scale)
         state.loss_sum += group_loss
-        state.loss_tokens += group_tokens
-        progress.step(loss=group_loss / max(group_tokens, 1), tokens=real_tokens)
+        state.loss_tokens += int(group_tokens)
+        if progress is not None:
+            progress.step(loss=group_loss / max(group_tokens, 1), tokens=int(real_tokens))
         torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         state.step += 1
         state.global_step += 1
         after_step()
-    progress.close()
+    if progress is not None:
+        progress.close()
+
+
+def my_slice(global_batch: list[Encoded], d: Dist, size: int) -> list[Encoded]:
+    """This process's share of a global batch. A process left with nothing (the last, short batch) runs one
+    example with no target tokens, so that every process joins the same collectives."""
+    mine = global_batch[d.rank * size : (d.rank + 1) * size]
+    if mine:
+        return mine
+    spare = global_batch[0]
+    return [Encoded(spare.input_ids, [IGNORE_INDEX] * len(spare.labels))]
 
 
 @torch.no_grad()
 def evaluate(run: TrainingRun) -> float:
-    """Mean loss over all target tokens of the validation set."""
+    """Mean loss over all target tokens of the validation set (summed over processes)."""
     run.model.eval()
+    d, size = run.dist, run.hp.per_device_eval_batch_size
     total, count = 0.0, 0
-    for chunk in evaluation_batches(run.val_set, run.hp.per_device_eval_batch_size):
-        batch = {k: v.to(run.device) for k, v in run.collate(chunk).items()}
+    for global_batch in evaluation_batches(run.val_set, size * d.world):
+        batch = {k: v.to(run.device) for k, v in run.collate(my_slice(global_batch, d, size)).items()}
         with autocast(run.device, run.bf16):
             loss_sum, n_tokens = run.loss_sum(run.model, batch)
         total += loss_sum.item()
         count += n_tokens
+    total, count = sum_across(d, total, count)
     return total / max(count, 1)
 
 
 def record_epoch(run: TrainingRun, epoch: int, train_loss: float | None, eval_loss: float, started: float) -> None:
     for line in jumpstart_lines(epoch, train_loss, eval_loss):
         run.log(line)
+    if not run.dist.is_main:
+        return
     append_metrics(run.layout.metrics, {
         "epoch": epoch,
         "train_loss": train_loss,

