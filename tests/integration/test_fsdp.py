@@ -5,9 +5,12 @@ since each process draws its own dropout masks)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -101,3 +104,49 @@ def test_fsdp_settings_are_checked_before_launch(tmp_path, capsys):
     assert "cannot be combined with enable_fsdp=True" in capsys.readouterr().err
     assert main([*args, "--nnodes", "2", "--node-rank", "2", "-H", "enable_fsdp=True"]) == 2
     assert "--node-rank 2" in capsys.readouterr().err
+
+
+def test_fsdp_job_killed_mid_run_resumes_from_its_consolidated_checkpoint(tmp_path, capsys):
+    model = ["meta-textgeneration-llama-2-7b", "--tiny-random", "--accept-eula"]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    extra = ["-H", "checkpoint_steps=2", "--nproc", "2"]
+    assert main(["train", *model, *settings(per_device=2), *extra, "--output-dir", str(straight)]) == 0
+    capsys.readouterr()
+    assert main(["train", *model, *settings(per_device=2), *extra, "--output-dir", str(killed),
+                 "--job-name", "fsdp-killed", "--detach"]) == 0
+    from fmtune.jobs.store import JobStore
+
+    deadline = time.monotonic() + 300
+    while not list((killed / "checkpoints").glob("step-*/COMPLETE")) if (killed / "checkpoints").exists() else True:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(JobStore().require("fsdp-killed").pid, signal.SIGKILL)  # torchrun and both ranks, no warning
+    time.sleep(1)
+    assert not (killed / "model").exists(), "finished before it could be killed"
+    assert main(["jobs", "resume", "fsdp-killed"]) == 0, (killed / "logs.txt").read_text()
+    assert "resumed from step-" in (killed / "logs.txt").read_text()
+    assert_same_training(straight, killed)
+
+
+SDK_NODE = """
+import sys
+from fmtune.sdk import Estimator
+rank, port, out, data = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+estimator = Estimator("meta-textgeneration-llama-2-7b", tiny_random=True, environment={"accept_eula": "true"},
+                      output_path=out, instance_count=2, node_rank=rank, master_port=port,
+                      hyperparameters={"instruction_tuned": "True", "epoch": "1", "max_train_samples": "8",
+                                       "max_input_length": "96", "enable_fsdp": "True"})
+estimator.fit({"training": data}, logs=False, job_name=f"sdk-node-{rank}")
+"""
+
+
+def test_sdk_instance_count_is_a_two_node_rendezvous(tmp_path):
+    port = str(free_port())
+    nodes = [subprocess.Popen([sys.executable, "-c", SDK_NODE, str(rank), port, str(tmp_path / f"n{rank}"),
+                               str(SAMPLES / "instruction" / "train")], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
+    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs
+    log = (tmp_path / "n0" / "sdk-node-0" / "logs.txt").read_text()
+    assert "on 2 processes (gloo), FSDP2" in log
+    assert (tmp_path / "n0" / "sdk-node-0" / "model" / "model.safetensors").exists()

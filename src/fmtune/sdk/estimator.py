@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fmtune.config.job import build_job, default_job_name
+from fmtune.config.job import Launch, build_job, default_job_name
 from fmtune.errors import UserError
 from fmtune.jobs import runner
 from fmtune.jobs.report import describe_job, stream_logs
@@ -112,10 +112,16 @@ class Estimator:
         instance_count: int | None = 1,
         base_job_name: str | None = None,
         tiny_random: bool = False,
+        nproc_per_node: int = 1,
+        node_rank: int = 0,
+        master_addr: str = "127.0.0.1",
+        master_port: int = 29500,
         **cloud_only: Any,
     ):
         """`tiny_random=True` trains a tiny randomly initialised model of the catalog model's architecture:
-        a fast test of the whole pipeline, not a useful model (as `fmtune train --tiny-random`)."""
+        a fast test of the whole pipeline, not a useful model (as `fmtune train --tiny-random`).
+        `nproc_per_node` processes (one per GPU) and `instance_count` machines train with FSDP
+        (hyperparameter enable_fsdp=True), as `fmtune train --nproc --nnodes --node-rank --master-addr`."""
         notice_ignored(type(self).__name__, cloud_only)
         self.tiny_random = tiny_random
         self.model_id = self._check_model(model_id)
@@ -126,9 +132,10 @@ class Estimator:
         for key in others:
             log.warning("fmtune: environment[%r] is ignored; set it in this process's environment instead.", key)
         self.output_path = self._check_output_path(output_path)
-        if instance_count not in (None, 1):
-            log.warning("fmtune: instance_count=%s is ignored: fmtune trains on this machine.", instance_count)
-        self.instance_count = 1
+        # SageMaker's instance_count = machines. Here it becomes torchrun's --nnodes; this machine's place in
+        # the rendezvous comes from node_rank / master_addr / master_port (as `fmtune train --node-rank ...`).
+        self.instance_count = instance_count or 1
+        self.launch = Launch(nproc_per_node, self.instance_count, node_rank, master_addr, master_port)
         self.base_job_name = base_job_name
         self.latest_training_job: TrainingJob | None = None
 
@@ -154,7 +161,7 @@ class Estimator:
         name = job_name or default_job_name(self.base_job_name or self.model_id)
         output_dir = Path(self.output_path) / name if self.output_path else None
         job = build_job(self.model_id, channels, self._hyperparameters, job_name=name, output_dir=output_dir,
-                        accept_eula=self.accept_eula, tiny_random=self.tiny_random)
+                        accept_eula=self.accept_eula, tiny_random=self.tiny_random, launch=self.launch)
         runner.check_job_data(job)
         runner.submit(job, detach=True)  # its own session: the job outlives this kernel
         self.latest_training_job = TrainingJob(job.job_name)
