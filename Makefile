@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.fmtune-installed
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint bench clean
 
 install: $(STAMP)
 
@@ -24,6 +24,12 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# fmtune vs TRL SFTTrainer vs HF Trainer+PEFT on the sample data (~10 min on 2 CPU cores; see bench/README.md).
+# BENCH_ARGS passes options, e.g. make bench BENCH_ARGS=--quick
+bench: install
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python bench/compare_trl.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests bench

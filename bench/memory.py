@@ -1,5 +1,5 @@
 """Peak memory per process of LoRA fine-tuning on the embedded SmolLM2-135M: plain fp32, int8, 4-bit NF4,
-and FSDP over 2 processes, each next to fmtune's preflight estimate.
+FSDP over 2 processes and gradient checkpointing, each next to fmtune's preflight estimate.
 
     python bench/memory.py [--length 256] [--batch 4]
 
@@ -28,6 +28,7 @@ CONFIGS = {
     "int8": ["-H", "int8_quantization=True"],
     "4-bit NF4": ["-H", "int4_quantization=True"],
     "FSDP x2 (gloo)": ["-H", "enable_fsdp=True", "--nproc", "2"],
+    "grad checkpointing": ["-H", "gradient_checkpointing=True"],
 }
 
 
@@ -52,11 +53,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--length", type=int, default=256)
     parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--only", nargs="+", choices=list(CONFIGS), metavar="NAME", help="run only these rows")
     args = parser.parse_args()
     print(f"LoRA r=8 (all linear) on SmolLM2-135M, batch {args.batch} x {args.length} tokens, CPU")
     print(f"{'configuration':<18} {'peak/process GiB':>17} {'estimate GiB':>13} {'estimate/peak':>14} {'wall s':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         for name, extra in CONFIGS.items():
+            if args.only and name not in args.only:
+                continue
             peak, estimate, wall = run(name, extra, args.length, args.batch, Path(tmp))
             print(f"{name:<18} {peak:>17.2f} {estimate:>13.2f} {estimate / peak:>14.2f} {wall:>8.1f}", flush=True)
 

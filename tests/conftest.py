@@ -12,6 +12,30 @@ SAMPLES = REPO / "samples"
 # Converted weights survive between local runs (CI starts clean and converts once, ~30 s).
 MODEL_CACHE = REPO / ".pytest_cache" / "fmtune-models"
 
+# JumpStart's retrieve_default for Llama 2 7B (shared/reference/jumpstart.md), as strings: stated here, not
+# read from the catalog, so that tests of the catalog and the CLI check it against the reference.
+LLAMA2_7B_DEFAULTS = {
+    "epoch": "5",
+    "learning_rate": "0.0001",
+    "instruction_tuned": "False",
+    "chat_dataset": "False",
+    "add_input_output_demarcation_key": "True",
+    "per_device_train_batch_size": "4",
+    "per_device_eval_batch_size": "1",
+    "max_train_samples": "-1",
+    "max_val_samples": "-1",
+    "max_input_length": "-1",
+    "validation_split_ratio": "0.2",
+    "train_data_split_seed": "0",
+    "seed": "10",
+    "preprocessing_num_workers": "None",
+    "lora_r": "8",
+    "lora_alpha": "32",
+    "lora_dropout": "0.05",
+    "int8_quantization": "False",
+    "enable_fsdp": "True",
+}
+
 
 @pytest.fixture(scope="session", autouse=True)
 def fmtune_home(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -17,3 +17,8 @@ def models_cache_dir() -> Path:
 
 def jobs_dir() -> Path:
     return fmtune_home() / "jobs"
+
+
+def token_cache_dir() -> Path:
+    """Tokenized data sets, keyed by a fingerprint of (data, tokenizer, settings)."""
+    return fmtune_home() / "cache" / "tokens"

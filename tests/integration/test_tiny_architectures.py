@@ -106,6 +106,9 @@ def test_tiny_random_trains_each_architecture(arch, tmp_path, capsys):
     if arch == "mixtral":
         merged = json.loads((job_dir / "model" / "config.json").read_text())
         assert merged["num_local_experts"] == 4 and merged["output_router_logits"] is True
+    if data is INSTRUCTION:  # packing is on by default, and falls back where the model would mix examples
+        expected = "packing: off" if arch == "bloom" else "packing: on"
+        assert expected in (job_dir / "logs.txt").read_text()
 
 
 @pytest.mark.parametrize("model_id", list(CHAT_CARDS))

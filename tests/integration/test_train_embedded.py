@@ -142,3 +142,18 @@ def test_validation_split_from_training_when_no_validation_channel(tmp_path):
     log = (job / "logs.txt").read_text()
     assert "24 training / 24 validation sequences" in log  # 96 rows → 72/24, training capped at 24
     assert "0.25 of training (train_data_split_seed=0)" in log
+
+
+def test_packed_and_padded_runs_see_the_same_validation_loss(tmp_path):
+    """Epoch 0 scores the untrained model: packing must not change a single example's loss."""
+    data = ["--training", str(SAMPLES / "instruction" / "train"), "--validation", str(SAMPLES / "instruction" /
+            "validation"), "-H", "instruction_tuned=True", "-H", "epoch=1", "-H", "max_train_samples=8",
+            "-H", "max_val_samples=12"]
+    packed = train(tmp_path / "packed", *data)
+    padded = train(tmp_path / "padded", *data, "-H", "packing=False")
+    assert "packing: on" in (packed / "logs.txt").read_text()
+    assert "packing: on" not in (padded / "logs.txt").read_text()
+    before_packed, before_padded = metrics(packed)[0]["eval_loss"], metrics(padded)[0]["eval_loss"]
+    assert before_packed == pytest.approx(before_padded, rel=1e-4)
+    # Both trained on the same 8 examples; batches differ (random vs length-grouped) but each lowers the loss.
+    assert metrics(packed)[1]["eval_loss"] < before_packed and metrics(padded)[1]["eval_loss"] < before_padded

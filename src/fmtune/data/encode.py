@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -58,11 +58,8 @@ def encode_prompt_completion(
 ) -> tuple[list[Encoded], EncodeStats]:
     """prompt + completion + EOS; loss on the completion and the EOS only (so the model learns to stop)."""
     stats, out = EncodeStats(), []
-    prompts = tokenizer([r.prompt for r in records], add_special_tokens=True)["input_ids"]
-    completions = tokenizer([r.completion for r in records], add_special_tokens=False)["input_ids"]
-    for prompt, completion in zip(prompts, completions, strict=True):
-        completion = completion + [tokenizer.eos_token_id]
-        _append(out, stats, prompt + completion, [IGNORE_INDEX] * len(prompt) + completion, max_length)
+    for prompt, target in _prompt_and_target_ids(tokenizer, records):
+        _append(out, stats, prompt + target, [IGNORE_INDEX] * len(prompt) + target, max_length)
     return out, stats
 
 
@@ -71,15 +68,22 @@ def encode_seq2seq(
 ) -> tuple[list[Encoded], EncodeStats]:
     """Encoder-decoder pairs: `input_ids` is the prompt (encoder input), `labels` the completion + EOS."""
     stats, out = EncodeStats(), []
-    prompts = tokenizer([r.prompt for r in records], add_special_tokens=True)["input_ids"]
-    completions = tokenizer([r.completion for r in records], add_special_tokens=False)["input_ids"]
-    for prompt, completion in zip(prompts, completions, strict=True):
-        target = completion + [tokenizer.eos_token_id]
+    for prompt, target in _prompt_and_target_ids(tokenizer, records):
         stats.examples += 1
         if len(prompt) > max_length or len(target) > max_length:
             stats.truncated += 1
         out.append(Encoded(prompt[:max_length], target[:max_length]))
     return out, stats
+
+
+def _prompt_and_target_ids(
+    tokenizer: Any, records: Sequence[PromptCompletion]
+) -> Iterator[tuple[list[int], list[int]]]:
+    """Token ids of each prompt (with the tokenizer's special tokens) and of its completion + EOS."""
+    prompts = tokenizer([r.prompt for r in records], add_special_tokens=True)["input_ids"]
+    completions = tokenizer([r.completion for r in records], add_special_tokens=False)["input_ids"]
+    for prompt, completion in zip(prompts, completions, strict=True):
+        yield prompt, completion + [tokenizer.eos_token_id]
 
 
 def encode_chat(

@@ -46,13 +46,26 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=r"MatMul8bitLt: inputs will be cast")
 
 
-def use_bf16(precision: str, device: torch.device) -> bool:
-    """auto: bf16 on GPUs that support it. Not on CPU: measured on SmolLM2 LoRA (2-core EPYC with
-    avx512_bf16), bf16 autocast was no faster and its rounding swallowed the small early LoRA updates
-    (validation loss unchanged after an epoch that lowered it by 0.28 in fp32)."""
+def use_bf16(precision: str, device: torch.device, cpu_flags: frozenset[str] | None = None) -> bool:
+    """auto: bf16 autocast on GPUs that support it and on CPUs with AMX tiles (amx_bf16), whose bf16 matmuls
+    are several times faster than fp32. Not on CPUs with avx512_bf16 alone: measured on SmolLM2 LoRA (2-core
+    EPYC, avx512_bf16, no AMX) a 4 x 256-token step took 7.3 s under bf16 autocast vs 5.3 s in fp32."""
     if precision != "auto":
         return precision == "bf16"
-    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return "amx_bf16" in (cpu_flags if cpu_flags is not None else cpu_features())
+
+
+def cpu_features() -> frozenset[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo); empty where unknown."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
@@ -104,6 +117,9 @@ def make_trainable(
     model: Any, hp: Hyperparameters, target_modules: list[str], task_type: str = "CAUSAL_LM"
 ) -> Any:
     """peft_type=lora: LoRA adapters on a frozen (possibly quantized) base; peft_type=none: every weight."""
+    if hp.gradient_checkpointing:
+        # Non-reentrant: needs no input that requires grad (the base is frozen under LoRA) and works under FSDP2.
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if hp.peft_type == "none":
         for parameter in model.parameters():
             parameter.requires_grad_(True)

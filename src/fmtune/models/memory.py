@@ -1,16 +1,19 @@
 """Memory preflight: estimate a run's peak memory before any weights load, and refuse runs that won't fit.
 
 Estimate per device = weights / shards + trainable states + activations + runtime overhead:
-- weights: parameters × bytes per parameter (4 fp32, 2 bf16, 1 int8, 0.5 nf4), split over FSDP shards;
+- weights: parameters × bytes per parameter (4 fp32, 2 bf16, 1 int8, 0.5 nf4), split over FSDP shards; under
+  8/4-bit quantization the embeddings stay unquantized (fp32 after k-bit preparation);
 - trainable states: trainable parameters × 16 bytes (fp32 weight, gradient, two AdamW moments);
-- activations kept for backward, per token: layers × 4 bytes × (20·hidden + 9·intermediate + heads·length)
-  in fp32 (half in bf16; no heads·length term on CUDA, whose fused attention keeps no probabilities),
-  plus logits: 3 × vocab × 4 bytes (logits, log-softmax, its gradient);
+- activations kept for backward, per token: layers × 4 bytes × (22·hidden + 10·intermediate + heads·length)
+  in fp32 (half in bf16; no heads·length term on CUDA, whose fused attention keeps no probabilities); the
+  loss runs the output layer over 256-token chunks (fmtune.training.losses), so logits cost a fixed
+  3 × 256 × vocab × 4 bytes, not a per-token amount. With gradient checkpointing: 30% of that plus 0.5 GiB;
 - runtime: PyTorch, the tokenizer and allocator slack (a fixed 0.5 GiB on CPU, 0.8 GiB CUDA context).
-The activation constants were fitted to the measured peak RSS of LoRA runs on SmolLM2-135M (CPU, fp32):
-batch×length 1×64, 2×128, 4×256, 8×256, 4×512 → 1.24, 2.00, 5.21, 9.02, 9.46 GiB measured,
-1.26, 1.94, 4.76, 8.49, 9.02 GiB estimated. tests/integration/test_memory.py keeps it within ±30%.
-GPU numbers use the same constants at 2 bytes and are not yet calibrated on a GPU: treat them as rough.
+The constants were fitted to the measured peak RSS of LoRA runs on SmolLM2-135M (CPU, fp32, `python
+bench/memory.py --only ...`): batch×length 4×256 and 8×256 → 4.68 and 8.26 GiB measured, 4.65 and 8.12
+estimated; with gradient checkpointing 3.05 and 3.92 measured, 2.73 and 3.78 estimated.
+tests/integration/test_memory.py keeps it within ±30%. GPU numbers use the same constants at 2 bytes and are
+not yet calibrated on a GPU: treat them as rough.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Any
 GiB = 1024**3
 BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "int8": 1.0, "nf4": 0.5}
 RUNTIME_OVERHEAD = {"cpu": 0.5 * GiB, "cuda": 0.8 * GiB}
+LOSS_CHUNK_TOKENS = 256  # fmtune.training.losses.CHUNK_TOKENS (not imported: this module must not need torch)
+CHECKPOINTED_SHARE, CHECKPOINTING_FIXED = 0.3, 0.5 * GiB
 
 
 @dataclass(frozen=True)
@@ -76,18 +81,23 @@ def estimate(
     bf16_activations: bool = False,
     devices: int = 1,
     device_type: str = "cpu",
+    gradient_checkpointing: bool = False,
 ) -> MemoryEstimate:
     tokens = batch_size * sequence_length
     activation_bytes = 2 if bf16_activations else 4
     # CPU attention keeps the heads × length probabilities; CUDA's fused SDPA kernels do not.
     attention = shape.heads * sequence_length if device_type == "cpu" else 0
-    width = 20 * shape.hidden + 9 * shape.intermediate + attention
-    per_token = shape.layers * activation_bytes * width
-    logits = 3 * shape.vocab * 4
+    width = 22 * shape.hidden + 10 * shape.intermediate + attention
+    activations = tokens * shape.layers * activation_bytes * width
+    if gradient_checkpointing:
+        activations = CHECKPOINTED_SHARE * activations + CHECKPOINTING_FIXED
+    logits = 3 * LOSS_CHUNK_TOKENS * shape.vocab * 4
+    embeddings = shape.vocab * shape.hidden if weight_format in ("int8", "nf4") else 0  # kept unquantized, fp32
+    weights = (shape.parameters - embeddings) * BYTES_PER_PARAM[weight_format] + embeddings * 4
     return MemoryEstimate(
-        weights=shape.parameters * BYTES_PER_PARAM[weight_format] / devices,
+        weights=weights / devices,
         trainable_states=trainable * 16 / devices,
-        activations=tokens * (per_token + logits),
+        activations=activations + logits,
         runtime=RUNTIME_OVERHEAD.get(device_type, RUNTIME_OVERHEAD["cpu"]),
         devices=devices,
     )
@@ -124,9 +134,10 @@ def available_memory(device_type: str) -> float:
     return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
 
 
-def advice(estimate: MemoryEstimate, available: float, weight_format: str) -> str:
-    tips = ["lower per_device_train_batch_size (and raise gradient_accumulation_steps to keep the batch)",
-            "lower max_input_length"]
+def advice(estimate: MemoryEstimate, available: float, weight_format: str, gradient_checkpointing: bool) -> str:
+    tips = [] if gradient_checkpointing else ["set gradient_checkpointing=True (activations recomputed, not kept)"]
+    tips += ["lower per_device_train_batch_size (and raise gradient_accumulation_steps to keep the batch)",
+             "lower max_input_length"]
     if weight_format in ("fp32", "bf16"):
         tips.append("set int8_quantization=True (weights in 8 bits)")
     tips += ["enable_fsdp=True over several GPUs (--nproc N)", "or pick a smaller model (`fmtune models`)"]

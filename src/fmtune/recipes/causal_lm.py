@@ -9,10 +9,11 @@ save the best adapter and the merged model, with the prompt format the model was
 from __future__ import annotations
 
 import sys
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from fmtune.catalog.formats import chat_template_for, stop_strings_for
 from fmtune.config.hyperparameters import Hyperparameters
@@ -28,14 +29,17 @@ from fmtune.data.encode import (
     encode_in_workers,
     encode_prompt_completion,
 )
+from fmtune.data.packing import collate_packing, keeps_examples_apart, pack_examples, packed_model_inputs
 from fmtune.data.prompting import PromptFormat, end_of_turn_ids
+from fmtune.data.token_cache import cached, fingerprint
 from fmtune.errors import UserError
 from fmtune.jobs.layout import JobLayout
 from fmtune.models.loading import lora_targets_for, make_trainable
 from fmtune.recipes.common import load_base, log_model, read_splits, recipe_main, save_outputs, set_up
 from fmtune.training.distributed import shard
 from fmtune.training.joblog import JobLog
-from fmtune.training.loop import TrainingRun, fit
+from fmtune.training.loop import Batch, TrainingRun, fit
+from fmtune.training.losses import head_loss_matches, head_loss_sum, token_loss_sum
 from fmtune.training.stop import StopRequest
 
 
@@ -54,7 +58,8 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
             "chat_dataset=True cannot render conversations; use instruction_tuned=True with prompt/completion rows."
         )
     splits = read_splits(job, hp, mode)
-    train_set, val_set = encode_splits(splits, mode, tokenizer, setup.max_length, hp, chat_template, log)
+    train_set, val_set = encode_splits(splits, mode, tokenizer, setup.max_length, hp, chat_template, log,
+                                       setup.model_dir)
     log(f"data: {mode}; {len(train_set)} training / {len(val_set)} validation sequences "
         f"(validation: {splits.validation_source}); max_input_length={setup.max_length}")
 
@@ -62,13 +67,25 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
     targets = lora_targets_for(model, card.lora_target_modules if card else None)
     model = make_trainable(model, hp, targets)
     log_model(model, hp, targets, log)
+    packed = use_packing(model, mode, hp, setup.device, log)
+    # The output layer runs chunk by chunk outside the model's forward, which FSDP's root does not unshard for.
+    head_chunks = not setup.dist.active and head_loss_matches(model, setup.device)
+    log("loss: " + ("from the last hidden states in chunks (no full logits tensor)" if head_chunks else
+                    "over the full logits (this model's logits are not a plain projection, or FSDP)"))
     model = shard(model, setup.dist)
 
-    pad_id = tokenizer.pad_token_id
+    pad_id, max_length = tokenizer.pad_token_id, setup.max_length
+    if packed:
+        # Training packs each batch's own examples, so steps and gradients are those of padded batches.
+        # Evaluation packs the whole set into rows of max_input_length: the same loss in far fewer passes.
+        val_set = pack_examples(val_set, max_length)
+        collate_batch = partial(collate_packing, pad_id=pad_id, max_length=max_length)
+    else:
+        collate_batch = partial(collate, pad_id=pad_id)
     fit(TrainingRun(
         job_name=job.job_name, model=model, train_set=train_set, val_set=val_set, hp=hp, device=setup.device,
-        bf16=setup.bf16, collate=lambda examples: collate(examples, pad_id), loss_sum=causal_loss_sum,
-        layout=layout, log=log, stop=stop, dist=setup.dist,
+        bf16=setup.bf16, collate=collate_batch, loss_sum=partial(causal_loss_sum, head_chunks=head_chunks),
+        layout=layout, log=log, stop=stop, dist=setup.dist, group_by_length=not packed and mode != "domain",
     ), resume=resume)
 
     prompt_format = PromptFormat(
@@ -88,10 +105,31 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
 
 def encode_splits(
     splits: Splits, mode: str, tokenizer: Any, max_length: int, hp: Hyperparameters,
-    chat_template: str | None, log: JobLog,
+    chat_template: str | None, log: JobLog, tokenizer_dir: Path,
 ) -> tuple[list[Encoded], list[Encoded]]:
+    """Token ids and labels of both splits, from the token cache when the same data was encoded the same way."""
+    settings = {"mode": mode, "max_length": max_length, "chat_template": chat_template, "template": splits.template,
+                "max_train_samples": hp.max_train_samples, "max_val_samples": hp.max_val_samples}
+    key = fingerprint(tokenizer_dir, settings, splits.train, splits.validation)
+    (train, validation), notes, from_cache = cached(
+        key, lambda: encode_records(splits, mode, tokenizer, max_length, hp, chat_template)
+    )
+    for note in notes:
+        log(note)
+    if from_cache:
+        log(f"tokens: from the cache ({key[:12]}: same data, tokenizer and settings as an earlier run)")
+    if not train or not validation:
+        which = "training" if not train else "validation"
+        raise UserError(f"No {which} sequences are left after tokenization; add data or raise max_input_length.")
+    return train, validation
+
+
+def encode_records(
+    splits: Splits, mode: str, tokenizer: Any, max_length: int, hp: Hyperparameters, chat_template: str | None,
+) -> tuple[tuple[list[Encoded], list[Encoded]], list[str]]:
+    """Tokenize both splits (in `preprocessing_num_workers` processes); also return what is worth logging."""
     workers = hp.preprocessing_num_workers
-    encoded = []
+    encoded, notes = [], []
     for records in (splits.train, splits.validation):
         if mode == "domain":
             docs, _ = encode_in_workers(document_ids, tokenizer, records, workers)
@@ -102,29 +140,47 @@ def encode_splits(
         else:
             examples, stats = encode_in_workers(encode_prompt_completion, tokenizer, records, workers, max_length)
         if stats.truncated:
-            log(f"{stats.truncated} of {stats.examples} examples were longer than max_input_length={max_length} "
-                f"and were truncated; {stats.dropped} had no response tokens left and were dropped.")
+            notes.append(f"{stats.truncated} of {stats.examples} examples were longer than max_input_length="
+                         f"{max_length} and were truncated; {stats.dropped} had no response tokens left and were "
+                         "dropped.")
         encoded.append(examples)
     train, validation = encoded
     if mode == "domain":  # JumpStart caps domain data in blocks, after grouping
         train, validation = cap(train, hp.max_train_samples), cap(validation, hp.max_val_samples)
-    if not train or not validation:
-        which = "training" if not train else "validation"
-        raise UserError(f"No {which} sequences are left after tokenization; add data or raise max_input_length.")
-    return train, validation
+    return (train, validation), notes
 
 
-def causal_loss_sum(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+def use_packing(model: Any, mode: str, hp: Hyperparameters, device: torch.device, log: JobLog) -> bool:
+    """packing=True where it is exact: examples (not domain blocks, which are full already) and a model
+    checked to keep packed examples apart."""
+    if not hp.packing or mode == "domain":
+        return False
+    if keeps_examples_apart(model, device):
+        log("packing: on (each batch's examples share rows; checked: packed examples keep their own logits)")
+        return True
+    log(f"packing: off: {model.config.model_type} does not keep packed examples apart (its attention mask "
+        "ignores position ids), so batches are padded, grouped by length")
+    return False
+
+
+def causal_loss_sum(model: Any, batch: Batch, head_chunks: bool = False) -> tuple[torch.Tensor, int]:
     """Sum of next-token cross-entropy over target tokens, and their count.
 
-    Mixture-of-experts models (Mixtral) also return the router's load-balancing loss; it is added
-    with the model's coefficient (per token, so it survives the division by the token count)."""
-    output = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-    targets = batch["labels"][:, 1:]
-    n_tokens = int((targets != IGNORE_INDEX).sum())
-    loss = F.cross_entropy(
-        output.logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
-    )
+    A packed batch (it has position_ids) is called without attention_mask and KV cache, so that the model
+    builds block-diagonal masks from the positions (fmtune.data.packing). `head_chunks`: the loss is taken
+    from the last hidden states chunk by chunk, never holding the full logits (fmtune.training.losses).
+    Mixture-of-experts models (Mixtral) also return the router's load-balancing loss; it is added with the
+    model's coefficient (per token, so it survives the division by the token count)."""
+    if "position_ids" in batch:
+        inputs = packed_model_inputs(batch)
+    else:
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "use_cache": False}
+    if head_chunks:
+        loss, output = head_loss_sum(model, inputs, batch["labels"])
+    else:
+        output = model(**inputs)
+        loss = token_loss_sum(output.logits, batch["labels"])
+    n_tokens = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
     aux_loss = getattr(output, "aux_loss", None)
     if aux_loss is not None and model.training:
         loss = loss + model.config.router_aux_loss_coef * aux_loss.float() * n_tokens

@@ -165,12 +165,13 @@ def check_memory(setup: Setup, log: JobLog) -> None:
     estimate = memory.estimate(
         shape, trainable=trainable, batch_size=hp.per_device_train_batch_size, sequence_length=setup.max_length,
         weight_format=fmt, bf16_activations=setup.bf16, devices=setup.dist.world, device_type=setup.device.type,
+        gradient_checkpointing=hp.gradient_checkpointing,
     )
     available = memory.available_memory(setup.device.type)
     log(f"memory: {shape.parameters / 1e6:.1f}M parameters ({fmt}); estimated peak {estimate.describe()}; "
         f"{available / memory.GiB:.1f} GiB available")
     if estimate.per_device > available:
-        raise UserError("Not enough memory: " + memory.advice(estimate, available, fmt))
+        raise UserError("Not enough memory: " + memory.advice(estimate, available, fmt, hp.gradient_checkpointing))
 
 
 def read_splits(job: JobConfig, hp: Hyperparameters, mode: Mode) -> Splits:
@@ -199,8 +200,9 @@ def log_model(model: Any, hp: Hyperparameters, targets: list[str], log: JobLog) 
     trainable, total = count_parameters(model)
     what = "full fine-tuning" if hp.peft_type == "none" else f"LoRA r={hp.lora_r} alpha={hp.lora_alpha} on {targets}"
     weights = {"int8": "8-bit base", "nf4": "4-bit NF4 base"}.get(hp.quantization or "", "")
+    checkpointing = ", gradient checkpointing" if hp.gradient_checkpointing else ""
     log(f"model: {total / 1e6:.1f}M parameters{', ' + weights if weights else ''}, {what}: "
-        f"{trainable / 1e6:.2f}M trainable ({100 * trainable / total:.2f}%)")
+        f"{trainable / 1e6:.2f}M trainable ({100 * trainable / total:.2f}%){checkpointing}")
 
 
 def save_outputs(

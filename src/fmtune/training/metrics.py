@@ -12,9 +12,11 @@ def perplexity(loss: float) -> float:
     return math.exp(loss) if loss < 50 else float("inf")
 
 
-def append_metrics(path: Path, record: dict[str, Any]) -> None:
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+def record_metrics(path: Path, record: dict[str, Any]) -> None:
+    """Add (or replace) the record of `record["epoch"]`, keeping the file in epoch order: the untrained
+    model's epoch 0 may be scored last (fmtune.training.loop) and still comes first."""
+    records = [r for r in read_metrics(path) if r["epoch"] != record["epoch"]] + [record]
+    _write_atomically(path, sorted(records, key=lambda r: r["epoch"]))
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -35,7 +37,10 @@ def jumpstart_lines(epoch: int, train_loss: float | None, eval_loss: float) -> l
 
 def keep_metrics_before(path: Path, epoch: int) -> None:
     """On resume: drop records of the epoch being redone (and later), atomically."""
-    kept = [r for r in read_metrics(path) if r["epoch"] < epoch]
+    _write_atomically(path, [r for r in read_metrics(path) if r["epoch"] < epoch])
+
+
+def _write_atomically(path: Path, records: list[dict[str, Any]]) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
     tmp.replace(path)

@@ -1,0 +1,53 @@
+"""gradient_checkpointing=True gives the same training for less memory; LoRA scores the untrained model last."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from fmtune.cli.main import main
+
+from ..conftest import SAMPLES
+
+pytestmark = pytest.mark.slow
+
+RUN = ["meta-textgeneration-llama-2-7b", "--tiny-random", "--accept-eula",
+       "--training", str(SAMPLES / "instruction-template" / "train"),
+       "--validation", str(SAMPLES / "instruction-template" / "validation"), "-H", "instruction_tuned=True",
+       "-H", "epoch=2", "-H", "max_train_samples=8", "-H", "max_val_samples=4", "-H", "max_input_length=64",
+       "-H", "learning_rate=0.001", "-H", "lora_dropout=0", "-H", "int8_quantization=False"]
+
+
+def _train(job_dir: Path, *extra: str) -> tuple[list[float], dict]:
+    assert main(["train", *RUN, *extra, "--output-dir", str(job_dir)]) == 0, (job_dir / "logs.txt").read_text()
+    losses = [json.loads(line)["eval_loss"] for line in (job_dir / "metrics.jsonl").read_text().splitlines()]
+    return losses, load_file(job_dir / "adapter" / "adapter_model.safetensors")
+
+
+def test_checkpointed_run_matches_the_plain_run(tmp_path):
+    plain_losses, plain_adapter = _train(tmp_path / "plain")
+    losses, adapter = _train(tmp_path / "checkpointed", "-H", "gradient_checkpointing=True")
+    assert "gradient checkpointing" in (tmp_path / "checkpointed" / "logs.txt").read_text()
+    assert "gradient checkpointing" not in (tmp_path / "plain" / "logs.txt").read_text()
+    assert losses == pytest.approx(plain_losses, rel=1e-5)
+    assert plain_losses[-1] < plain_losses[0]
+    for name, tensor in plain_adapter.items():
+        assert (adapter[name] - tensor).norm() <= 1e-4 * tensor.norm() + 1e-7, name
+
+
+def test_lora_scores_the_untrained_model_after_training_with_the_same_numbers(tmp_path):
+    """LoRA runs evaluate epoch 0 at the end with the adapter off; full fine-tuning evaluates it first. Both
+    start from the same weights, so epoch 0 must agree."""
+    lora_losses, _ = _train(tmp_path / "lora", "-H", "epoch=1")
+    full = tmp_path / "full"
+    assert main(["train", *RUN, "-H", "epoch=1", "-H", "peft_type=none", "--output-dir", str(full)]) == 0
+    full_losses = [json.loads(line)["eval_loss"] for line in (full / "metrics.jsonl").read_text().splitlines()]
+    assert lora_losses[0] == pytest.approx(full_losses[0], rel=1e-6)
+    assert lora_losses[1] < lora_losses[0]
+    log = (tmp_path / "lora" / "logs.txt").read_text()
+    assert log.index("epoch=1") < log.index("epoch=0")  # scored last, recorded first (metrics are in epoch order)
+    full_log = (full / "logs.txt").read_text()
+    assert full_log.index("epoch=0") < full_log.index("epoch=1")

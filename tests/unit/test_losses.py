@@ -1,0 +1,133 @@
+"""The chunked, checkpointed next-token loss equals the plain one, in value and in gradient."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fmtune.data.encode import IGNORE_INDEX
+from fmtune.training.losses import head_loss_matches, head_loss_sum, shifted_targets, token_loss_sum
+
+
+def _reference(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), ignore_index=IGNORE_INDEX,
+                           reduction="sum")
+
+
+def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.randn(3, 11, 50, generator=generator)
+    labels = torch.randint(50, (3, 11), generator=generator)
+    labels[0, :4] = IGNORE_INDEX  # a prompt
+    labels[2, 7:] = IGNORE_INDEX  # padding
+    return logits, labels
+
+
+def test_shifted_targets_score_each_position_on_the_next_token():
+    labels = torch.tensor([[5, 6, 7], [8, IGNORE_INDEX, 9]])
+    assert shifted_targets(labels).tolist() == [[6, 7, IGNORE_INDEX], [IGNORE_INDEX, 9, IGNORE_INDEX]]
+
+
+@pytest.mark.parametrize("chunk_tokens", [1, 4, 7, 33, 1024])
+def test_chunked_loss_and_gradient_equal_the_plain_cross_entropy(chunk_tokens):
+    logits, labels = _batch()
+    plain = logits.clone().requires_grad_(True)
+    expected = _reference(plain, labels)
+    expected.backward()
+    chunked = logits.clone().requires_grad_(True)
+    total = token_loss_sum(chunked, labels, chunk_tokens=chunk_tokens)
+    total.backward()
+    torch.testing.assert_close(total, expected)
+    torch.testing.assert_close(chunked.grad, plain.grad)
+
+
+def test_loss_without_gradients_and_with_bf16_logits():
+    logits, labels = _batch(1)
+    with torch.no_grad():
+        torch.testing.assert_close(token_loss_sum(logits, labels, chunk_tokens=5), _reference(logits, labels))
+    half = logits.bfloat16()
+    total = token_loss_sum(half, labels, chunk_tokens=5)
+    assert total.dtype == torch.float32  # the softmax runs in fp32 even when the model computes in bf16
+    torch.testing.assert_close(total, _reference(half.float(), labels))
+
+
+def test_a_batch_with_no_targets_sums_to_zero():
+    logits, labels = _batch(2)
+    assert token_loss_sum(logits, torch.full_like(labels, IGNORE_INDEX)).item() == 0.0
+
+
+# Architectures whose output layers differ: untied (Llama), tied (GPT-2), Gemma's scaled embeddings, Falcon, BLOOM.
+ARCHITECTURES = ["meta-textgeneration-llama-2-7b", "huggingface-textgeneration1-gpt-2-xl", "huggingface-llm-gemma-2b",
+                 "huggingface-llm-falcon-7b-bf16", "huggingface-textgeneration1-bloom-3b"]
+
+
+def _tiny(model_id: str):
+    from fmtune.models.loading import load_pretrained
+    from fmtune.models.source import materialize, resolve_source
+
+    return load_pretrained(materialize(resolve_source(model_id, tiny_random=True)), torch.device("cpu"))
+
+
+@pytest.mark.parametrize("model_id", ARCHITECTURES)
+def test_loss_from_hidden_states_equals_the_loss_over_logits_in_value_and_gradient(fmtune_home, model_id):
+    model = _tiny(model_id).train()
+    assert head_loss_matches(model, torch.device("cpu"))
+    ids = torch.randint(0, 1000, (2, 13), generator=torch.Generator().manual_seed(1))
+    labels = ids.clone()
+    labels[0, :5] = IGNORE_INDEX
+    inputs = {"input_ids": ids, "use_cache": False}
+    torch.manual_seed(0)  # the same dropout masks in both passes
+    expected = token_loss_sum(model(**inputs).logits, labels)
+    expected.backward()
+    reference = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    torch.manual_seed(0)
+    actual, _ = head_loss_sum(model, inputs, labels, chunk_tokens=4)
+    actual.backward()
+    torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-4)
+    for name, parameter in model.named_parameters():
+        if name in reference:
+            torch.testing.assert_close(parameter.grad, reference[name], rtol=1e-4, atol=1e-6)
+
+
+def test_a_model_that_changes_its_logits_after_the_output_layer_is_refused(fmtune_home):
+    model = _tiny("meta-textgeneration-llama-2-7b")
+    model.register_forward_hook(lambda module, args, output: output.__setitem__("logits", output.logits / 30.0))
+    assert not head_loss_matches(model, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("trainable_weight", [False, True])
+def test_linear_cross_entropy_gradients_match_autograd(trainable_weight):
+    from fmtune.training.losses import LinearCrossEntropy
+
+    generator = torch.Generator().manual_seed(3)
+    hidden = torch.randn(37, 16, generator=generator, requires_grad=True)
+    weight = torch.randn(50, 16, generator=generator).requires_grad_(trainable_weight)
+    targets = torch.randint(50, (37,), generator=generator)
+    targets[:5] = IGNORE_INDEX
+    expected = F.cross_entropy(hidden @ weight.T, targets, ignore_index=IGNORE_INDEX, reduction="sum")
+    (2 * expected).backward()
+    reference = hidden.grad.clone(), None if weight.grad is None else weight.grad.clone()
+    hidden.grad, weight.grad = None, None
+    actual = LinearCrossEntropy.apply(hidden, weight, targets, 8)
+    (2 * actual).backward()  # an upstream factor reaches both gradients
+    torch.testing.assert_close(actual, expected)
+    torch.testing.assert_close(hidden.grad, reference[0])
+    if trainable_weight:
+        torch.testing.assert_close(weight.grad, reference[1], rtol=1e-4, atol=1e-4)
+    else:
+        assert weight.grad is None
+
+
+def test_an_output_layer_that_is_not_a_plain_linear_takes_the_checkpointed_path(fmtune_home):
+    model = _tiny("meta-textgeneration-llama-2-7b").train()
+    model.lm_head = torch.nn.Sequential(model.lm_head)  # same logits, but not the fused fast path
+    assert head_loss_matches(model, torch.device("cpu"))
+    ids = torch.randint(0, 1000, (2, 11), generator=torch.Generator().manual_seed(2))
+    inputs = {"input_ids": ids, "use_cache": False}
+    torch.manual_seed(0)
+    expected = token_loss_sum(model(**inputs).logits, ids)
+    torch.manual_seed(0)
+    actual, _ = head_loss_sum(model, inputs, ids, chunk_tokens=4)
+    torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-4)

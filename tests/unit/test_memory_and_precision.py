@@ -1,0 +1,55 @@
+"""The memory preflight's arithmetic (what each setting saves, the advice it gives) and the choice of precision."""
+
+from __future__ import annotations
+
+from fmtune.models.memory import GiB, Shape, advice, estimate
+
+# SmolLM2-135M's numbers (config.json): 30 layers, hidden 576, intermediate 1536, vocab 49152, 9 heads.
+SMOLLM2 = Shape(parameters=134_515_008, layers=30, hidden=576, intermediate=1536, vocab=49152, heads=9)
+
+
+def _estimate(**changes):
+    settings = {"trainable": 2_441_216, "batch_size": 4, "sequence_length": 256, **changes}
+    return estimate(SMOLLM2, **settings)
+
+
+def test_the_fitted_points_are_reproduced():
+    # bench/memory.py measured 4.68 / 8.26 GiB (batch 4 / 8 x 256) and 3.05 / 3.92 GiB with checkpointing.
+    assert abs(_estimate().per_device / GiB - 4.68) < 0.15
+    assert abs(_estimate(batch_size=8).per_device / GiB - 8.26) < 0.3
+    assert abs(_estimate(gradient_checkpointing=True).per_device / GiB - 3.05) < 0.4
+
+
+def test_gradient_checkpointing_cuts_activations_more_as_batches_grow():
+    plain, checkpointed = _estimate(batch_size=16), _estimate(batch_size=16, gradient_checkpointing=True)
+    assert checkpointed.activations < 0.5 * plain.activations
+    assert checkpointed.weights == plain.weights and checkpointed.trainable_states == plain.trainable_states
+
+
+def test_quantized_weights_keep_embeddings_in_fp32_and_fsdp_splits_weights():
+    fp32, int8, nf4 = (_estimate(weight_format=f).weights for f in ("fp32", "int8", "nf4"))
+    embeddings = 49152 * 576
+    assert int8 == (SMOLLM2.parameters - embeddings) * 1 + embeddings * 4
+    assert nf4 < int8 < fp32
+    sharded = _estimate(devices=2)
+    assert sharded.weights == fp32 / 2 and sharded.activations == _estimate().activations
+
+
+def test_advice_suggests_checkpointing_only_when_it_is_off():
+    tight = _estimate()
+    assert "gradient_checkpointing=True" in advice(tight, 1 * GiB, "fp32", gradient_checkpointing=False)
+    text = advice(tight, 1 * GiB, "fp32", gradient_checkpointing=True)
+    assert "gradient_checkpointing" not in text and "int8_quantization=True" in text
+
+
+def test_precision_auto_picks_bf16_on_amx_cpus_only_and_the_setting_forces_either():
+    import torch
+
+    from fmtune.models.loading import use_bf16
+
+    cpu = torch.device("cpu")
+    assert use_bf16("auto", cpu, frozenset({"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})) is True
+    assert use_bf16("auto", cpu, frozenset({"avx512f", "avx512_bf16"})) is False  # measured slower than fp32
+    assert use_bf16("auto", cpu, frozenset()) is False
+    assert use_bf16("bf16", cpu, frozenset()) is True
+    assert use_bf16("fp32", cpu, frozenset({"amx_bf16"})) is False
