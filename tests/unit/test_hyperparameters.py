@@ -69,18 +69,19 @@ RULES: dict[str, tuple[str, str, list[str], list[str]]] = {
     ),
     "precision": ("str", "accepted: 'auto', 'bf16', 'fp32'", ["auto", "bf16", "fp32"], []),
     "packing": ("bool", "accepted: 'True' or 'False'", ["True", "False"], []),
-    "gradient_checkpointing": ("bool", "accepted: 'True' or 'False'", ["True", "False"], []),
+    "gradient_checkpointing": ("str", "accepted: 'auto', 'True', 'False'", ["auto", "True", "False"], []),
 }
 WRONG_TYPE = {
     "int": ["zero", "1.5", "True", "1e3", "None"],
     "float": ["abc", "True", "None", "nan", "inf"],
     "bool": ["yes", "1", "0", "None", "TRUE-ish"],
-    "str": ["fp16", "AUTO", "None"],
+    "str": ["fp16", "automatic", "None"],
 }
 TYPE_PHRASE = {"int": "must be an integer", "float": "must be a", "bool": "must be 'True' or 'False'"}
 
 OUT_OF_RANGE = [(k, v) for k, (_, _, _, bad) in RULES.items() for v in bad]
-WRONG_TYPES = [(k, v) for k, (kind, _, good, _) in RULES.items() for v in WRONG_TYPE[kind] if v not in good]
+WRONG_TYPES = [(k, v) for k, (kind, _, good, _) in RULES.items() for v in WRONG_TYPE[kind]
+               if v.lower() not in {g.lower() for g in good}]  # choices match without regard to case
 VALID = [(k, v) for k, (_, _, good, _) in RULES.items() for v in good]
 
 
@@ -518,3 +519,10 @@ def test_several_problems_reported_together(home, tmp_path):
     assert "--accept-eula" in problems[3]
     assert problems[4].startswith("job name 'bad name'")
     assert f"{missing} does not exist" in problems[5]
+
+
+def test_choices_match_without_regard_to_case_and_keep_their_spelling():
+    hp = parse_hyperparameters({"precision": "FP32", "gradient_checkpointing": "true", "peft_type": "LoRA"})
+    assert (hp.precision, hp.gradient_checkpointing, hp.peft_type) == ("fp32", "True", "lora")
+    assert parse_hyperparameters({"gradient_checkpointing": True}).gradient_checkpointing == "True"
+    assert parse_hyperparameters({"peft_type": "None"}).peft_type == "none"  # JumpStart's Flan-T5 full fine-tuning

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fmtune.models.memory import GiB, Shape, advice, estimate
+from fmtune.models.memory import AUTO_CHECKPOINTING_SHARE, GiB, Shape, advice, estimate, wants_checkpointing
 
 # SmolLM2-135M's numbers (config.json): 30 layers, hidden 576, intermediate 1536, vocab 49152, 9 heads.
 SMOLLM2 = Shape(parameters=134_515_008, layers=30, hidden=576, intermediate=1536, vocab=49152, heads=9)
@@ -42,6 +42,14 @@ def test_advice_suggests_checkpointing_only_when_it_is_off():
     assert "gradient_checkpointing" not in text and "int8_quantization=True" in text
 
 
+def test_checkpointing_auto_turns_on_only_when_the_plain_run_may_not_fit():
+    plain = _estimate()
+    roomy, tight = 2 * plain.per_device, plain.per_device / AUTO_CHECKPOINTING_SHARE * 0.99
+    assert not wants_checkpointing("auto", plain, roomy)
+    assert wants_checkpointing("auto", plain, tight)
+    assert wants_checkpointing("True", plain, roomy) and not wants_checkpointing("False", plain, tight)
+
+
 def test_precision_auto_picks_bf16_on_amx_cpus_only_and_the_setting_forces_either():
     import torch
 
@@ -53,3 +61,28 @@ def test_precision_auto_picks_bf16_on_amx_cpus_only_and_the_setting_forces_eithe
     assert use_bf16("auto", cpu, frozenset()) is False
     assert use_bf16("bf16", cpu, frozenset()) is True
     assert use_bf16("fp32", cpu, frozenset({"amx_bf16"})) is False
+
+
+def test_flash_attention_only_on_cuda_bf16_for_supporting_architectures(tmp_path, monkeypatch):
+    import json
+
+    import torch
+    import transformers.utils
+    from transformers import AutoModelForCausalLM
+
+    from fmtune.models.loading import attention_implementation
+
+    for name, model_type in (("llama", "llama"), ("bloom", "bloom")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps({"model_type": model_type}))
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+
+    def choice(name, device, dtype=torch.bfloat16):
+        return attention_implementation(AutoModelForCausalLM, tmp_path / name, device, dtype)
+
+    monkeypatch.setattr(transformers.utils, "is_flash_attn_2_available", lambda: True)
+    assert choice("llama", cuda) == {"attn_implementation": "flash_attention_2"}
+    assert choice("bloom", cuda) == {}  # ALiBi: no FlashAttention support in transformers
+    assert choice("llama", cuda, torch.float32) == {} and choice("llama", cpu) == {}
+    monkeypatch.setattr(transformers.utils, "is_flash_attn_2_available", lambda: False)
+    assert choice("llama", cuda) == {}

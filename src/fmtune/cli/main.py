@@ -221,7 +221,7 @@ def default_memory_estimate(card) -> str:
         fmt = memory.weight_format(hp.quantization, bf16)
         estimate = memory.estimate(shape, trainable=trainable, batch_size=hp.per_device_train_batch_size,
                                    sequence_length=length, weight_format=fmt, bf16_activations=bf16, device_type=device,
-                                   gradient_checkpointing=hp.gradient_checkpointing)
+                                   gradient_checkpointing=hp.gradient_checkpointing == "True")
         lines.append(f"{device} ({fmt}, batch {hp.per_device_train_batch_size} x {length} tokens): "
                      f"{estimate.describe()}")
     return f"{shape.parameters / 1e9:.2f}B parameters; " + " | ".join(lines)

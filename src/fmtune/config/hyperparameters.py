@@ -93,8 +93,11 @@ class Hyperparameters:
         "example), so no compute goes to padding; used where the model is checked to keep packed examples "
         "apart. False: padded batches of similar lengths. Domain adaptation always uses full blocks.",
     )
-    gradient_checkpointing: bool = _spec(
-        False, "Recompute each layer's activations during the backward pass: much less memory, ~1/3 more compute."
+    gradient_checkpointing: str = _spec(
+        "auto",
+        "Recompute each layer's activations during the backward pass: much less memory, ~1/3 more compute. "
+        "auto: on only when the memory preflight estimates the run would not fit without it.",
+        choices=("auto", "True", "False"),
     )
 
     @property
@@ -203,8 +206,9 @@ def _parse_one(spec: Any, raw: Any) -> tuple[Any, str | None]:
     if meta["none"] and text.lower() in ("none", "null", ""):
         return None, None
     if kind == "str":
-        if text in meta["choices"]:
-            return text, None
+        choice = {c.lower(): c for c in meta["choices"]}.get(text.lower())
+        if choice is not None:
+            return choice, None
         return None, f"{shown}: {_accepted(spec)}."
     if kind == "bool":
         if text.lower() in ("true", "false"):

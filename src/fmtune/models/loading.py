@@ -105,7 +105,8 @@ def load_pretrained(
             ),
             "device_map": {"": device},
         }
-    model = auto.from_pretrained(model_dir, dtype=dtype, use_safetensors=True, **extra, **remote_code)
+    attention = attention_implementation(auto, model_dir, device, dtype, **remote_code)
+    model = auto.from_pretrained(model_dir, dtype=dtype, use_safetensors=True, **attention, **extra, **remote_code)
     # Training needs no KV cache; with one, transformers also ignores position_ids-based masks.
     model.config.use_cache = False
     if hasattr(model.config, "router_aux_loss_coef"):  # MoE: keep the load-balancing loss on while tuning
@@ -113,11 +114,32 @@ def load_pretrained(
     return model if quantization else model.to(device)
 
 
+def attention_implementation(auto: Any, model_dir: Path, device: torch.device, dtype: torch.dtype,
+                             **remote_code: Any) -> dict[str, str]:
+    """FlashAttention 2 on CUDA in bf16 where flash_attn is installed and the architecture supports it: over
+    packed rows (position ids restarting per example) transformers then runs its variable-length kernel, one
+    attention per example, instead of a block-diagonal mask. Elsewhere transformers' default (sdpa).
+    Packing still runs only after its run-time check on the loaded model (fmtune.data.packing)."""
+    if device.type != "cuda" or dtype != torch.bfloat16:
+        return {}
+    from transformers import AutoConfig
+    from transformers.utils import is_flash_attn_2_available
+
+    try:
+        model_class = auto._model_mapping[type(AutoConfig.from_pretrained(model_dir, **remote_code))]
+    except KeyError:  # remote-code architectures: keep their own default
+        return {}
+    if getattr(model_class, "_supports_flash_attn", False) and is_flash_attn_2_available():
+        return {"attn_implementation": "flash_attention_2"}
+    return {}
+
+
 def make_trainable(
-    model: Any, hp: Hyperparameters, target_modules: list[str], task_type: str = "CAUSAL_LM"
+    model: Any, hp: Hyperparameters, target_modules: list[str], task_type: str = "CAUSAL_LM",
+    gradient_checkpointing: bool = False,
 ) -> Any:
     """peft_type=lora: LoRA adapters on a frozen (possibly quantized) base; peft_type=none: every weight."""
-    if hp.gradient_checkpointing:
+    if gradient_checkpointing:
         # Non-reentrant: needs no input that requires grad (the base is frozen under LoRA) and works under FSDP2.
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if hp.peft_type == "none":

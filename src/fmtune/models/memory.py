@@ -28,6 +28,8 @@ BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "int8": 1.0, "nf4": 0.5}
 RUNTIME_OVERHEAD = {"cpu": 0.5 * GiB, "cuda": 0.8 * GiB}
 LOSS_CHUNK_TOKENS = 256  # fmtune.training.losses.CHUNK_TOKENS (not imported: this module must not need torch)
 CHECKPOINTED_SHARE, CHECKPOINTING_FIXED = 0.3, 0.5 * GiB
+# gradient_checkpointing=auto turns it on above this share of free memory: estimates err by up to ~20 %.
+AUTO_CHECKPOINTING_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,13 @@ def available_memory(device_type: str) -> float:
     except OSError:
         pass
     return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+
+
+def wants_checkpointing(setting: str, without: MemoryEstimate, available: float) -> bool:
+    """gradient_checkpointing: "True"/"False" as given; "auto": only when the run without it may not fit."""
+    if setting != "auto":
+        return setting == "True"
+    return without.per_device > AUTO_CHECKPOINTING_SHARE * available
 
 
 def advice(estimate: MemoryEstimate, available: float, weight_format: str, gradient_checkpointing: bool) -> str:

@@ -65,8 +65,8 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
 
     model = load_base(setup)
     targets = lora_targets_for(model, card.lora_target_modules if card else None)
-    model = make_trainable(model, hp, targets)
-    log_model(model, hp, targets, log)
+    model = make_trainable(model, hp, targets, gradient_checkpointing=setup.gradient_checkpointing)
+    log_model(model, hp, targets, log, setup.gradient_checkpointing)
     packed = use_packing(model, mode, hp, setup.device, log)
     # The output layer runs chunk by chunk outside the model's forward, which FSDP's root does not unshard for.
     head_chunks = not setup.dist.active and head_loss_matches(model, setup.device)

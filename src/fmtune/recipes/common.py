@@ -110,6 +110,7 @@ class Setup:
     max_length: int
     remote_code: dict[str, Any]  # trust_remote_code/revision for from_pretrained, when the user asked
     dist: Dist
+    gradient_checkpointing: bool = False  # decided by check_memory (gradient_checkpointing=auto)
 
 
 def set_up(job: JobConfig, log: JobLog) -> Setup:
@@ -140,12 +141,16 @@ def set_up(job: JobConfig, log: JobLog) -> Setup:
     tokenizer = load_tokenizer(model_dir, **remote_code)
     max_length = effective_max_length(hp.max_input_length, tokenizer, card.context_length if card else None)
     setup = Setup(hp, card, device, bf16, model_dir, tokenizer, max_length, remote_code, d)
-    check_memory(setup, log)
+    setup.gradient_checkpointing = check_memory(setup, log)
     return setup
 
 
-def check_memory(setup: Setup, log: JobLog) -> None:
-    """Estimate peak memory from config.json (no weights loaded) and stop early if it cannot fit."""
+def check_memory(setup: Setup, log: JobLog) -> bool:
+    """Estimate peak memory from config.json (no weights loaded) and stop early if it cannot fit.
+
+    Returns whether to checkpoint activations: gradient_checkpointing=auto turns it on only when the run
+    without it may not fit, so that small runs keep full speed and big ones start instead of failing.
+    """
     from transformers import AutoConfig
 
     from fmtune.models import memory
@@ -162,16 +167,26 @@ def check_memory(setup: Setup, log: JobLog) -> None:
         trainable = memory.approximate_lora_parameters(shape, 2, hp.lora_r)
     gpu_bf16 = setup.device.type == "cuda" and setup.bf16 and hp.peft_type == "lora"
     fmt = memory.weight_format(hp.quantization, gpu_bf16)
-    estimate = memory.estimate(
-        shape, trainable=trainable, batch_size=hp.per_device_train_batch_size, sequence_length=setup.max_length,
-        weight_format=fmt, bf16_activations=setup.bf16, devices=setup.dist.world, device_type=setup.device.type,
-        gradient_checkpointing=hp.gradient_checkpointing,
-    )
+
+    def estimate_with(checkpointing: bool) -> memory.MemoryEstimate:
+        return memory.estimate(
+            shape, trainable=trainable, batch_size=hp.per_device_train_batch_size, sequence_length=setup.max_length,
+            weight_format=fmt, bf16_activations=setup.bf16, devices=setup.dist.world,
+            device_type=setup.device.type, gradient_checkpointing=checkpointing,
+        )
+
     available = memory.available_memory(setup.device.type)
+    without = estimate_with(False)
+    checkpointing = memory.wants_checkpointing(hp.gradient_checkpointing, without, available)
+    estimate = estimate_with(True) if checkpointing else without
     log(f"memory: {shape.parameters / 1e6:.1f}M parameters ({fmt}); estimated peak {estimate.describe()}; "
         f"{available / memory.GiB:.1f} GiB available")
+    if checkpointing and hp.gradient_checkpointing == "auto":
+        log(f"gradient checkpointing: on (gradient_checkpointing=auto: without it the estimated peak, "
+            f"{without.per_device / memory.GiB:.2f} GiB, is too close to the memory available)")
     if estimate.per_device > available:
-        raise UserError("Not enough memory: " + memory.advice(estimate, available, fmt, hp.gradient_checkpointing))
+        raise UserError("Not enough memory: " + memory.advice(estimate, available, fmt, checkpointing))
+    return checkpointing
 
 
 def read_splits(job: JobConfig, hp: Hyperparameters, mode: Mode) -> Splits:
@@ -196,11 +211,11 @@ def load_base(setup: Setup, seq2seq: bool = False) -> Any:
     )
 
 
-def log_model(model: Any, hp: Hyperparameters, targets: list[str], log: JobLog) -> None:
+def log_model(model: Any, hp: Hyperparameters, targets: list[str], log: JobLog, gradient_checkpointing: bool) -> None:
     trainable, total = count_parameters(model)
     what = "full fine-tuning" if hp.peft_type == "none" else f"LoRA r={hp.lora_r} alpha={hp.lora_alpha} on {targets}"
     weights = {"int8": "8-bit base", "nf4": "4-bit NF4 base"}.get(hp.quantization or "", "")
-    checkpointing = ", gradient checkpointing" if hp.gradient_checkpointing else ""
+    checkpointing = ", gradient checkpointing" if gradient_checkpointing else ""
     log(f"model: {total / 1e6:.1f}M parameters{', ' + weights if weights else ''}, {what}: "
         f"{trainable / 1e6:.2f}M trainable ({100 * trainable / total:.2f}%){checkpointing}")
 

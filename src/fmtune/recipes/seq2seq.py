@@ -57,8 +57,9 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
 
     model = load_base(setup, seq2seq=True)
     targets = lora_targets_for(model, card.lora_target_modules if card else None)
-    model = make_trainable(model, hp, targets, task_type="SEQ_2_SEQ_LM")
-    log_model(model, hp, targets, log)
+    model = make_trainable(model, hp, targets, task_type="SEQ_2_SEQ_LM",
+                           gradient_checkpointing=setup.gradient_checkpointing)
+    log_model(model, hp, targets, log, setup.gradient_checkpointing)
     model = shard(model, setup.dist)
 
     pad_id = tokenizer.pad_token_id
