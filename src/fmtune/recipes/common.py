@@ -30,7 +30,7 @@ from fmtune.models.loading import (
 )
 from fmtune.models.source import RemoteCode, materialize, resolve_source
 from fmtune.training.checkpoint import restore_trainable, trainable_state
-from fmtune.training.distributed import Dist, device_for, init_distributed, shutdown
+from fmtune.training.distributed import Dist, device_for, init_distributed, shutdown, sum_across
 from fmtune.training.joblog import JobLog
 from fmtune.training.stop import JobStopped, StopRequest
 
@@ -141,7 +141,9 @@ def set_up(job: JobConfig, log: JobLog) -> Setup:
     tokenizer = load_tokenizer(model_dir, **remote_code)
     max_length = effective_max_length(hp.max_input_length, tokenizer, card.context_length if card else None)
     setup = Setup(hp, card, device, bf16, model_dir, tokenizer, max_length, remote_code, d)
-    setup.gradient_checkpointing = check_memory(setup, log)
+    # One decision for all processes: under FSDP, ranks that recompute and ranks that do not would disagree
+    # on the collectives of the backward pass.
+    setup.gradient_checkpointing = sum_across(d, float(check_memory(setup, log)))[0] > 0
     return setup
 
 
