@@ -14,11 +14,14 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from fmtune.data.readers import TEXT_SUFFIXES, Row, read_jsonl, read_records
 from fmtune.data.templates import Template, default_template, instruction_prompt, load_template
 from fmtune.errors import DataError
+
+if TYPE_CHECKING:
+    from fmtune.config.hyperparameters import Hyperparameters
 
 Mode = Literal["domain", "instruction", "chat"]
 CHANNEL_NAMES = {"training": "training", "train": "training", "validation": "validation"}
@@ -117,6 +120,20 @@ def load_splits(
         train = cap(train, max_train_samples)
         validation = cap(validation, max_val_samples)
     return Splits(train, validation, source, template)
+
+
+def load_job_splits(channels: Mapping[str, str | Path], mode: Mode, task: str, hp: Hyperparameters) -> Splits:
+    """The job's data exactly as its recipe reads it: the one call both the early check and the recipe make."""
+    return load_splits(
+        {name: Path(location) for name, location in channels.items()},
+        mode,
+        task=task,
+        demarcation=hp.add_input_output_demarcation_key,
+        validation_split_ratio=hp.validation_split_ratio,
+        train_data_split_seed=hp.train_data_split_seed,
+        max_train_samples=hp.max_train_samples,
+        max_val_samples=hp.max_val_samples,
+    )
 
 
 def split_records(records: list, ratio: float, seed: int) -> tuple[list, list]:

@@ -136,17 +136,10 @@ def wait(name: str, poll: float = POLL_S) -> JobRecord:
 
 def check_job_data(job: JobConfig) -> None:
     """Parse every channel the way the recipe will, so bad data fails before any model loads."""
-    from fmtune.data.channels import data_mode, load_splits
+    from fmtune.data.channels import data_mode, load_job_splits
 
     hp = job.hp
-    load_splits(
-        {k: Path(v) for k, v in job.channels.items()},
-        data_mode(hp.instruction_tuned, hp.chat_dataset),
-        task=job.task,
-        demarcation=hp.add_input_output_demarcation_key,
-        validation_split_ratio=hp.validation_split_ratio,
-        train_data_split_seed=hp.train_data_split_seed,
-    )
+    load_job_splits(job.channels, data_mode(hp.instruction_tuned, hp.chat_dataset), job.task, hp)
 
 
 # --- internals -------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import torch
 from fmtune.catalog import ModelCard
 from fmtune.config.hyperparameters import Hyperparameters
 from fmtune.config.job import JobConfig
-from fmtune.data.channels import Mode, Splits, load_splits
+from fmtune.data.channels import Mode, Splits, load_job_splits
 from fmtune.data.prompting import PromptFormat
 from fmtune.errors import UserError
 from fmtune.jobs.layout import JobLayout
@@ -192,16 +192,7 @@ def check_memory(setup: Setup, log: JobLog) -> bool:
 
 
 def read_splits(job: JobConfig, hp: Hyperparameters, mode: Mode) -> Splits:
-    return load_splits(
-        {k: Path(v) for k, v in job.channels.items()},
-        mode,
-        task=job.task,
-        demarcation=hp.add_input_output_demarcation_key,
-        validation_split_ratio=hp.validation_split_ratio,
-        train_data_split_seed=hp.train_data_split_seed,
-        max_train_samples=hp.max_train_samples,
-        max_val_samples=hp.max_val_samples,
-    )
+    return load_job_splits(job.channels, mode, job.task, hp)
 
 
 def load_base(setup: Setup, seq2seq: bool = False) -> Any:
