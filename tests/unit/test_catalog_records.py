@@ -202,10 +202,11 @@ def test_70b_and_chat_variants() -> None:
         assert BY_ID[model_id].prompt_format == "llama-2-chat"
 
 
-def test_no_fsdp_with_int8() -> None:
+def test_no_fsdp_with_quantized_weights() -> None:
     for card in CARDS:
         hp = card.default_hyperparameters
-        assert not (hp.get("int8_quantization") == "True" and hp.get("enable_fsdp") == "True"), card.model_id
+        quantized = "True" in (hp.get("int8_quantization"), hp.get("int4_quantization"))
+        assert not (quantized and hp.get("enable_fsdp") == "True"), card.model_id
 
 
 def test_neuron_variants_explain_hardware() -> None:

@@ -210,12 +210,33 @@ def test_custom_template_json(tmp_path):
     assert splits.template is not None and splits.template.origin == str(train / "template.json")
 
 
-def test_template_non_string_values_are_written_as_json(tmp_path):
+def test_template_numbers_and_booleans_are_written_as_text_with_one_notice(tmp_path):
     train = tmp_path / "train"
-    jsonl(train / "data.jsonl", [{"question": 42, "answer": ["a", "b"]}])
-    write(train / "template.json", json.dumps({"prompt": "{question}", "completion": "{answer}"}))
-    (first,) = load(train, "instruction", validation=train, demarcation=False).train
-    assert (first.prompt, first.completion) == ("42", '["a", "b"]')
+    jsonl(train / "data.jsonl", [{"question": 42, "answer": True}, {"question": 1.5, "answer": False},
+                                 {"question": "q", "answer": "a"}])
+    write(train / "template.json", json.dumps({"prompt": "{question}", "completion": "{answer} {question}"}))
+    splits = load(train, "instruction", validation=train, demarcation=False)
+    assert [(r.prompt, r.completion) for r in splits.train] == [
+        ("42", "true 42"), ("1.5", "false 1.5"), ("q", "a q")]
+    # One notice per channel (not per row; here one folder is both channels), each row's value counted once.
+    assert splits.notices == [
+        f"{train}: 4 number/boolean value(s) in template fields were written as text the way the JSON spells "
+        "them (42 -> \"42\", true -> \"true\"): 'question' (2), 'answer' (2). Store them as strings to silence "
+        "this notice."
+    ]
+
+
+@pytest.mark.parametrize(("value", "found"), [(None, "null"), (["a", "b"], "a JSON array (['a', 'b'])"),
+                                              ({"k": 1}, "a JSON object ({'k': 1})")])
+def test_template_field_null_or_nested_names_file_line_and_key(tmp_path, value, found):
+    train = tmp_path / "train"
+    jsonl(train / "data.jsonl", [{"question": "q", "answer": "a"}, {"question": "q", "answer": value}])
+    template = write(train / "template.json", json.dumps({"prompt": "{question}", "completion": "{answer}"}))
+    message = data_error(train, "instruction", validation=train)
+    assert message == (
+        f"{train / 'data.jsonl'}:2: key 'answer' is {found}, but {template} fills {{answer}} with text. "
+        "Give 'answer' a string value in every row (\"\" for none), or change the template."
+    )
 
 
 def test_template_literal_braces(tmp_path):

@@ -8,23 +8,29 @@ import pytest
 import torch
 
 from fmtune.config.hyperparameters import parse_hyperparameters
+from fmtune.data.encode import Encoded
 from fmtune.errors import UserError
 from fmtune.models import memory
-from fmtune.recipes.common import Setup, check_memory
+from fmtune.recipes.common import Setup, plan_memory
 from fmtune.training.distributed import Dist
 
 TINY_LLAMA = {"model_type": "llama", "hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 4,
               "num_attention_heads": 4, "num_key_value_heads": 4, "vocab_size": 32000}
 
 
-def _check(tmp_path, monkeypatch, available_gib: float, **hyperparameters: str):
+def _examples(*lengths: int) -> list[Encoded]:
+    return [Encoded(list(range(n)), list(range(n))) for n in lengths]
+
+
+def _check(tmp_path, monkeypatch, available_gib: float, examples: list[Encoded] | None = None, **hyperparameters: str):
     (tmp_path / "config.json").write_text(json.dumps(TINY_LLAMA))
     monkeypatch.setattr(memory, "available_memory", lambda device_type: available_gib * memory.GiB)
     hp = parse_hyperparameters({"per_device_train_batch_size": "16", **hyperparameters})
     setup = Setup(hp=hp, card=None, device=torch.device("cpu"), bf16=False, model_dir=tmp_path, tokenizer=None,
                   max_length=1024, remote_code={}, dist=Dist())
     lines: list[str] = []
-    return check_memory(setup, lines.append), "\n".join(lines)
+    plan_memory(setup, examples or _examples(1024, 300), lines.append)
+    return setup.gradient_checkpointing, "\n".join(lines)
 
 
 def _plain_estimate_gib(tmp_path, monkeypatch) -> float:
@@ -49,3 +55,13 @@ def test_false_is_obeyed_and_the_advice_names_checkpointing(tmp_path, monkeypatc
     plain = _plain_estimate_gib(tmp_path, monkeypatch)
     with pytest.raises(UserError, match="set gradient_checkpointing=True"):
         _check(tmp_path, monkeypatch, plain * 0.9, gradient_checkpointing="False")
+
+
+def test_the_estimate_is_sized_by_the_longest_sequence_not_max_input_length(tmp_path, monkeypatch):
+    """24 rows of at most ~350 tokens with max_input_length=1024: the data, not the maximum, sizes the run."""
+    plain_at_max = _plain_estimate_gib(tmp_path, monkeypatch)
+    short = _examples(*([120] * 23 + [347]))
+    checkpointing, log = _check(tmp_path, monkeypatch, plain_at_max * 0.9, examples=short)
+    assert checkpointing is False, log
+    assert "batch 16 x 352 tokens (the longest sequence)" in log
+    assert float(log.split("estimated peak ~")[1].split(" GiB")[0]) < plain_at_max / 2

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -139,6 +138,14 @@ def train_mistakes(data: Path, broken_jsonl: Path, tmp_path: Path) -> dict[str, 
             ["train", "--training", str(broken_jsonl)],
             [f"{broken_jsonl}:3: not valid JSON", "one complete JSON object"],
         ),
+        "malformed -H beside other problems": (
+            ["train", "--training", str(data), "-H", "foo", "-H", "epoch=0", "-H", "lora_r=x"],
+            ["3 problem(s)", "-H 'foo': expected KEY=VALUE", "epoch='0'", "lora_r='x'"],
+        ),
+        "job name with a trailing newline": (
+            ["train", "--training", str(data), "--job-name", "abc\n"],
+            ["job name 'abc\\n': use 1-63 letters, digits and hyphens"],
+        ),
         "several problems": (
             ["train", "huggingface-llm-falcon-7b-bf16", "--training", str(tmp_path / "nowhere.csv"),
              "-H", "epoch=0", "-H", "lora_dropout=1.5", "-H", "learnig_rate=0.1"],
@@ -148,16 +155,15 @@ def train_mistakes(data: Path, broken_jsonl: Path, tmp_path: Path) -> dict[str, 
     }
 
 
-MISTAKES = ["unknown model", "bad hyperparameter", "malformed -H", "gated model", "missing training path",
-            "broken jsonl", "several problems"]
+MISTAKES = ["unknown model", "bad hyperparameter", "malformed -H", "malformed -H beside other problems",
+            "job name with a trailing newline", "gated model", "missing training path", "broken jsonl",
+            "several problems"]
 
 
 @pytest.mark.parametrize("name", MISTAKES)
 def test_train_mistakes_in_process(capsys, home, data, broken_jsonl, tmp_path, name):
     argv, fragments = train_mistakes(data, broken_jsonl, tmp_path)[name]
-    start = time.monotonic()
     code, out, err = run_cli(capsys, *argv)
-    assert time.monotonic() - start < 5
     assert code == 2
     assert err.startswith("error: ")
     for fragment in fragments:
@@ -171,9 +177,7 @@ def test_train_mistakes_in_process(capsys, home, data, broken_jsonl, tmp_path, n
                                   "broken jsonl"])
 def test_train_mistakes_subprocess(home, data, broken_jsonl, tmp_path, name):
     argv, fragments = train_mistakes(data, broken_jsonl, tmp_path)[name]
-    start = time.monotonic()
-    result = run_module(home, *argv)
-    assert time.monotonic() - start < 15  # no model import or load (a torch import alone takes seconds)
+    result = run_module(home, *argv)  # that no model library is even imported: the test below
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ")

@@ -20,44 +20,66 @@ EXCHANGE = [
     {"role": "assistant", "content": "The absolute value."},
 ]
 
-# The whole conversation (with the system message) as each family writes it; sources in formats.py.
-GOLDEN = {
+USER_1, ANSWER_1, USER_2 = EXCHANGE[0], EXCHANGE[1], EXCHANGE[2]
+# Each family's format as its cited source writes it (the sources are those in formats.py; [Sn] tags refer to
+# shared/reference/catalog.md): the messages, whether the reply prompt is added, and the text, typed from the source
+# with this test's words filled in. EOT marks fmtune's one documented addition to a source that writes no end of
+# reply (formats.py: the model's EOS closes each reply, so that a tuned model stops).
+EOT = "<|endoftext|>"
+SOURCE_GOLDEN = {
+    # catalog.md #34 [S7] (ray-llm meta-llama--Llama-2-7b-chat-hf.yaml), = meta-llama/Llama-2-7b-chat-hf chat_template:
+    # `<s>[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST] {answer} </s><s>[INST] {user2} [/INST]`
     "llama-2-chat": (
-        "<s>[INST] <<SYS>>\nAnswer briefly.\n<</SYS>>\n\nWhat does `len` do? [/INST] It returns the number of "
-        "items. </s><s>[INST] And `abs`? [/INST] The absolute value. </s>"
+        [SYSTEM, USER_1, ANSWER_1, USER_2], True,
+        "<s>[INST] <<SYS>>\nAnswer briefly.\n<</SYS>>\n\nWhat does `len` do? [/INST] It returns the number of items. "
+        "</s><s>[INST] And `abs`? [/INST]",
     ),
+    # [S9] Mixtral-8x7B-Instruct-v0.1 card, "Instruction format":
+    # `<s> [INST] Instruction [/INST] Model answer</s> [INST] Follow-up instruction [/INST]`
     "mistral-instruct": (
-        "<s>[INST] Answer briefly.\n\nWhat does `len` do? [/INST] It returns the number of items.</s>"
-        "[INST] And `abs`? [/INST] The absolute value.</s>"
+        [USER_1, ANSWER_1, USER_2], True,
+        "<s> [INST] What does `len` do? [/INST] It returns the number of items.</s> [INST] And `abs`? [/INST]",
     ),
+    # google/gemma-2b-it tokenizer_config.json chat_template (`<start_of_turn>{role}\n{content}<end_of_turn>\n`,
+    # generation prompt `<start_of_turn>model\n`); its first turn is [S2]'s JumpStart payload (see below).
     "gemma-instruct": (
-        "<bos><start_of_turn>user\nAnswer briefly.\n\nWhat does `len` do?<end_of_turn>\n<start_of_turn>model\n"
-        "It returns the number of items.<end_of_turn>\n<start_of_turn>user\nAnd `abs`?<end_of_turn>\n"
-        "<start_of_turn>model\nThe absolute value.<end_of_turn>\n"
+        [USER_1, ANSWER_1, USER_2], True,
+        "<bos><start_of_turn>user\nWhat does `len` do?<end_of_turn>\n<start_of_turn>model\nIt returns the number of "
+        "items.<end_of_turn>\n<start_of_turn>user\nAnd `abs`?<end_of_turn>\n<start_of_turn>model\n",
     ),
+    # [S16] tiiuae/falcon-7b-instruct tokenizer_config.json chat_template: `{system}` + `\n\nUser: {msg}` +
+    # `\n\nAssistant: {reply}`, generation prompt `\n\nAssistant:`
     "falcon-instruct": (
-        "Answer briefly.\n\nUser: What does `len` do?\n\nAssistant: It returns the number of items.<|endoftext|>"
-        "\n\nUser: And `abs`?\n\nAssistant: The absolute value.<|endoftext|>"
+        [SYSTEM, USER_1, ANSWER_1, USER_2], True,
+        "Answer briefly.\n\nUser: What does `len` do?\n\nAssistant: It returns the number of items." + EOT
+        + "\n\nUser: And `abs`?\n\nAssistant:",
     ),
-    "redpajama-chat": (
-        "<human>: Answer briefly.\n\nWhat does `len` do?\n<bot>: It returns the number of items.<|endoftext|>\n"
-        "<human>: And `abs`?\n<bot>: The absolute value.<|endoftext|>\n"
-    ),
+    # [S8] RedPajama-INCITE-Chat-3B-v1 card: `<human>: [Instruction]\n<bot>:`
+    "redpajama-chat": ([USER_1], True, "<human>: What does `len` do?\n<bot>:"),
+    # [S14] https://huggingface.co/cyberagent/calm2-7b-chat "Chat Template":
+    # `USER: {user_message1}\nASSISTANT: {assistant_message1}<|endoftext|>\nUSER: {user_message2}\n...`
     "calm2-chat": (
-        "USER: Answer briefly.\n\nWhat does `len` do?\nASSISTANT: It returns the number of items.<|endoftext|>\n"
-        "USER: And `abs`?\nASSISTANT: The absolute value.<|endoftext|>\n"
+        EXCHANGE, False,
+        "USER: What does `len` do?\nASSISTANT: It returns the number of items.<|endoftext|>\n"
+        "USER: And `abs`?\nASSISTANT: The absolute value.<|endoftext|>\n",
     ),
+    # [S7] ray-llm models/continuous_batching/amazon--LightGPT.yaml: "Below is an instruction that describes a task.
+    # Write a response that appropriately completes the request.\n### Instruction:\n{instruction}\n### Response:\n"
     "lightgpt": (
-        "Below is an instruction that describes a task. Write a response that appropriately completes the "
-        "request.\n### Instruction:\nAnswer briefly.\n\nWhat does `len` do?\n### Response:\nIt returns the number "
-        "of items.\n### End\n### Instruction:\nAnd `abs`?\n### Response:\nThe absolute value.\n### End\n"
+        [USER_1], True,
+        "Below is an instruction that describes a task. Write a response that appropriately completes the request."
+        "\n### Instruction:\nWhat does `len` do?\n### Response:\n",
     ),
+    # HuggingFaceTB/SmolLM2-135M-Instruct tokenizer_config.json chat_template (ChatML); also checked against the
+    # bundled tokenizer's own template below.
     "chatml": (
+        [SYSTEM, USER_1], True,
         "<|im_start|>system\nAnswer briefly.<|im_end|>\n<|im_start|>user\nWhat does `len` do?<|im_end|>\n"
-        "<|im_start|>assistant\nIt returns the number of items.<|im_end|>\n<|im_start|>user\nAnd `abs`?<|im_end|>\n"
-        "<|im_start|>assistant\nThe absolute value.<|im_end|>\n"
+        "<|im_start|>assistant\n",
     ),
 }
+# Families whose source has no system role: fmtune folds a system message into the first user turn.
+FOLDS_SYSTEM = ["mistral-instruct", "gemma-instruct", "redpajama-chat", "calm2-chat", "lightgpt"]
 # What a prompt for the model's reply ends with (the generation prompt).
 REPLY_PROMPT_END = {
     "llama-2-chat": " [/INST]",
@@ -105,12 +127,40 @@ def test_every_card_names_a_known_format_and_chat_cards_have_a_template():
 
 
 def test_golden_covers_every_chat_format():
-    assert sorted(GOLDEN) == CHAT_FORMATS == sorted(REPLY_PROMPT_END)
+    assert sorted(SOURCE_GOLDEN) == CHAT_FORMATS == sorted(REPLY_PROMPT_END)
+    assert set(FOLDS_SYSTEM) < set(CHAT_FORMATS)
 
 
 @pytest.mark.parametrize("name", CHAT_FORMATS)
-def test_renders_the_family_format(tokenizer, name):
-    assert render(tokenizer, name, [SYSTEM, *EXCHANGE]) == GOLDEN[name]
+def test_renders_the_format_its_source_writes(tokenizer, name):
+    messages, generation_prompt, expected = SOURCE_GOLDEN[name]
+    assert render(tokenizer, name, messages, generation_prompt) == expected
+
+
+def test_gemma_prompt_starts_with_jumpstarts_payload(tokenizer):
+    # catalog.md #24 [S2]: JumpStart's default payload
+    # `<bos><start_of_turn>user\n{msg}<end_of_turn>\n<start_of_turn>model`
+    payload = "<bos><start_of_turn>user\nWhat does `len` do?<end_of_turn>\n<start_of_turn>model"
+    assert render(tokenizer, "gemma-instruct", [USER_1], True).startswith(payload)
+
+
+def test_chatml_is_the_bundled_smollm2_template(tokenizer):
+    from fmtune.models.tiny import _smollm2_tokenizer
+
+    own = _smollm2_tokenizer()
+    assert own.chat_template
+    for messages in ([SYSTEM, *EXCHANGE], EXCHANGE, [USER_1]):
+        for generation_prompt in (False, True):
+            assert render(tokenizer, "chatml", messages, generation_prompt) == own.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=generation_prompt
+            )
+
+
+@pytest.mark.parametrize("name", FOLDS_SYSTEM)
+def test_system_message_is_folded_into_the_first_user_turn(tokenizer, name):
+    folded = [{"role": "user", "content": "Answer briefly.\n\nWhat does `len` do?"}, *EXCHANGE[1:]]
+    assert render(tokenizer, name, [SYSTEM, *EXCHANGE]) == render(tokenizer, name, folded)
+    assert render(tokenizer, name, [SYSTEM, *EXCHANGE]).count("Answer briefly.") == 1
 
 
 @pytest.mark.parametrize("name", CHAT_FORMATS)

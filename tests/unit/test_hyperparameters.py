@@ -27,6 +27,7 @@ def problems_for(values: dict) -> list[str]:
 # --- the rules, written out independently of the schema ------------------------------------------------
 
 # key -> (type, accepted text, valid strings, out-of-range strings)
+FREE_TEXT = ["body", "my column", "fp16", "None"]  # a column name: any text is a valid value
 RULES: dict[str, tuple[str, str, list[str], list[str]]] = {
     "epoch": ("int", "accepted: an integer >= 1", ["1", "3", "100"], ["0", "-1", "-7"]),
     "learning_rate": (
@@ -69,6 +70,7 @@ RULES: dict[str, tuple[str, str, list[str], list[str]]] = {
     ),
     "precision": ("str", "accepted: 'auto', 'bf16', 'fp32'", ["auto", "bf16", "fp32"], []),
     "packing": ("bool", "accepted: 'True' or 'False'", ["True", "False"], []),
+    "text_column": ("str", "accepted: any text, or None (the `text` column, else the first column)", FREE_TEXT, []),
     "gradient_checkpointing": ("str", "accepted: 'auto', 'True', 'False'", ["auto", "True", "False"], []),
 }
 WRONG_TYPE = {
@@ -80,7 +82,7 @@ WRONG_TYPE = {
 TYPE_PHRASE = {"int": "must be an integer", "float": "must be a", "bool": "must be 'True' or 'False'"}
 
 OUT_OF_RANGE = [(k, v) for k, (_, _, _, bad) in RULES.items() for v in bad]
-WRONG_TYPES = [(k, v) for k, (kind, _, good, _) in RULES.items() for v in WRONG_TYPE[kind]
+WRONG_TYPES = [(k, v) for k, (kind, _, good, _) in RULES.items() for v in WRONG_TYPE[kind] if good != FREE_TEXT
                if v.lower() not in {g.lower() for g in good}]  # choices match without regard to case
 VALID = [(k, v) for k, (_, _, good, _) in RULES.items() for v in good]
 
@@ -386,11 +388,15 @@ def test_gated_gemma_names_its_license(home, data):
     assert "(gemma license)" in problem and "--accept-eula" in problem
 
 
-def test_card_default_conflicting_with_user_value(home, data):
-    # Llama 2 7B defaults to enable_fsdp=True; int8 on top of it must be refused up front.
-    (problem,) = job_problems(
-        "meta-textgeneration-llama-2-7b", {"training": data}, {"int8_quantization": "True"}, accept_eula=True
-    )
+def test_card_default_conflicting_with_user_value_gives_way(home, data):
+    # Llama 2 7B defaults to enable_fsdp=True; int8 given on top of it wins, and the job records why.
+    job = build_job("meta-textgeneration-llama-2-7b", {"training": data}, {"int8_quantization": "True"},
+                    accept_eula=True)
+    assert job.hp.int8_quantization and not job.hp.enable_fsdp
+    assert job.notices == ["enable_fsdp=True (the model's default) gives way to int8_quantization=True, which was "
+                           "given: using enable_fsdp=False."]
+    (problem,) = job_problems("meta-textgeneration-llama-2-7b", {"training": data},
+                              {"int8_quantization": "True", "enable_fsdp": "True"}, accept_eula=True)
     assert "int8_quantization=True cannot be combined with enable_fsdp=True" in problem
 
 

@@ -233,3 +233,36 @@ def test_live_job_stays_in_progress(store, tmp_path):
     finally:
         child.kill()
         child.wait()
+
+
+def test_reading_creates_no_state(home):
+    """`fmtune jobs list` and friends read: on a fresh machine they find no jobs and leave nothing behind."""
+    store = JobStore()
+    assert store.list_jobs() == []
+    assert store.get("nothing") is None
+    with pytest.raises(UnknownJobError, match="No job named 'nothing'"):
+        store.require("nothing")
+    assert not (home / "jobs.db").exists() and not home.exists()
+
+
+@pytest.mark.parametrize("damage", [b"this is not a database\n" * 100, b"SQLite format 3\x00" + b"\xff" * 4000])
+def test_a_damaged_store_is_a_clear_error_and_is_left_as_it_is(home, damage):
+    home.mkdir()
+    db = home / "jobs.db"
+    db.write_bytes(damage)
+    store = JobStore()
+    for action in (store.list_jobs, lambda: store.get("x"),
+                   lambda: store.add("x", str(home / "jobs" / "x"), "m", {})):
+        with pytest.raises(UserError, match=r"jobs\.db is not a readable job store .*move the damaged file aside"):
+            action()
+    assert db.read_bytes() == damage
+
+
+def test_a_damaged_store_is_exit_2_from_the_cli(home):
+    home.mkdir()
+    (home / "jobs.db").write_bytes(b"garbage" * 1000)
+    for argv in (["jobs", "list"], ["jobs", "describe", "x"]):
+        done = subprocess.run([sys.executable, "-m", "fmtune.cli.main", *argv], capture_output=True, text=True,
+                              env={**os.environ, "FMTUNE_HOME": str(home)}, timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert "is not a readable job store" in done.stderr and "Traceback" not in done.stderr

@@ -62,13 +62,16 @@ LLAMA_2_CHAT = (
     "{%- endfor -%}"
 )
 
-# Mistral / Mixtral Instruct: `<s> [INST] Instruction [/INST] Model answer</s> [INST] Follow-up
-# instruction [/INST]` ([S9] Mixtral-8x7B-Instruct-v0.1 card; [S7] ray-llm Mixtral yaml: assistant
-# "{instruction}</s> "). BOS once at the start; no system role (folded into the first user turn).
+# Mistral / Mixtral Instruct, as the Mixtral-8x7B-Instruct-v0.1 card writes it [S9]:
+# `<s> [INST] Instruction [/INST] Model answer</s> [INST] Follow-up instruction [/INST]`. The card's
+# tokenization pseudo-code (BOS + tokenize("[INST]") + tokenize(user) + tokenize("[/INST]") +
+# tokenize(answer) + EOS + tokenize("[INST]") ..., each `tokenize` adding a prefix space) is where the
+# spaces come from, the one after `</s>` included. BOS once at the start; no system role (folded into
+# the first user turn).
 MISTRAL_INSTRUCT = (
     _FOLD_SYSTEM + "{{- '<s>' -}}"
     "{%- for message in turns -%}"
-    "{%- if message['role'] == 'user' -%}" + _USER_CONTENT + "{{- '[INST] ' + content + ' [/INST]' -}}"
+    "{%- if message['role'] == 'user' -%}" + _USER_CONTENT + "{{- ' [INST] ' + content + ' [/INST]' -}}"
     "{%- elif message['role'] == 'assistant' -%}{{- ' ' + message['content'].strip() + '</s>' -}}"
     "{%- endif -%}"
     "{%- endfor -%}"
@@ -172,7 +175,7 @@ PROMPT_FORMATS: dict[str, PromptFormatSpec] = {
         ),
         PromptFormatSpec(
             "mistral-instruct", MISTRAL_INSTRUCT, "</s>", ("</s>",),
-            description="Mistral/Mixtral Instruct: <s>[INST] user [/INST] answer</s>",
+            description="Mistral/Mixtral Instruct: <s> [INST] user [/INST] answer</s> [INST] ...",
         ),
         PromptFormatSpec(
             "gemma-instruct", GEMMA_INSTRUCT, "<end_of_turn>", ("<end_of_turn>",),

@@ -40,37 +40,92 @@ LLAMA2_BASE: dict[str, str] = {
 }
 # 70B sizes: int8 on, FSDP off (the two cannot be combined; 70B cannot use FSDP) [jumpstart.md].
 LLAMA2_70B: dict[str, str] = {**LLAMA2_BASE, "int8_quantization": "True", "enable_fsdp": "False"}
-# Llama 2 Chat (`-f` ids) [S2] fixture, catalog.md §E.
-LLAMA2_CHAT: dict[str, str] = {**LLAMA2_BASE, "epoch": "1", "chat_dataset": "True"}
-LLAMA2_70B_CHAT: dict[str, str] = {**LLAMA2_70B, "epoch": "1", "chat_dataset": "True"}
-# Other Hugging Face-family text models: FSDP off.
+# Llama 2 Chat (`-f` ids): [S2] fixture `meta-textgeneration-llama-2-7b-f` (catalog.md §E: epoch 1,
+# chat_dataset True); the same fixture also sets per_device_train_batch_size 1 (aws/sagemaker-python-sdk
+# tests/unit/sagemaker/jumpstart/constants.py, branch master-v2, spec version 2.0.4), which §E leaves out.
+# Applied to the 13B/70B chat ids as well (no fixture of their own).
+LLAMA2_CHAT: dict[str, str] = {
+    **LLAMA2_BASE, "epoch": "1", "chat_dataset": "True", "per_device_train_batch_size": "1",
+}
+LLAMA2_70B_CHAT: dict[str, str] = {
+    **LLAMA2_70B, "epoch": "1", "chat_dataset": "True", "per_device_train_batch_size": "1",
+}
+# Other Hugging Face-family text models: FSDP off. The references state no JumpStart defaults for
+# these families (Bloom, BloomZ, CALM2, Falcon, Gemma base, GPT-2/J/Neo, LightGPT, Mistral, Mixtral,
+# RedPajama) nor for Code Llama (which uses the Llama 2 set): these are fmtune's choices.
 HF_BASE: dict[str, str] = {**LLAMA2_BASE, "enable_fsdp": "False"}
-# Falcon 40B and Mixtral: also 8-bit.
+# Falcon 40B and Mixtral: also 8-bit (fmtune's choice for their size; not from a reference).
 HF_INT8: dict[str, str] = {**HF_BASE, "int8_quantization": "True"}
-# Gemma Instruct [S2] fixture, catalog.md §E.
+# Gemma Instruct: QLoRA, as JumpStart's spec [S2] (catalog.md §E; fixtures `gemma-model-2b-v1_1_0` (2B)
+# and `gemma-model` (7B) in aws/sagemaker-python-sdk tests/unit/sagemaker/jumpstart/constants.py,
+# master-v2): peft_type lora, lora_r 64, lora_alpha 16, lora_dropout 0, `bits 4, quant_type nf4,
+# double_quant True` (= fmtune's int4_quantization: NF4 with double quantization), chat_dataset True,
+# instruction_tuned False, epoch 1, lr 1e-4, per_device_train_batch_size 1,
+# per_device_eval_batch_size 2, gradient_accumulation_steps 4, seed 10, max_input_length 1024 (2B) /
+# 2048 (7B). That spec has no enable_fsdp key (it sets deepspeed False: no sharding), so FSDP is off
+# here, which 4-bit also requires. Its keys without an fmtune field (warmup_ratio 0.1, weight_decay
+# 0.2, fp16 True, lr_scheduler_type constant_with_warmup, eval_steps 20, ...) are left out.
 GEMMA_INSTRUCT: dict[str, str] = {
-    **LLAMA2_BASE,
-    "epoch": "1",
+    "peft_type": "lora",
+    "instruction_tuned": "False",
     "chat_dataset": "True",
+    "epoch": "1",
+    "learning_rate": "0.0001",
     "lora_r": "64",
     "lora_alpha": "16",
     "lora_dropout": "0",
+    "int4_quantization": "True",
     "enable_fsdp": "False",
+    "per_device_train_batch_size": "1",
+    "per_device_eval_batch_size": "2",
+    "gradient_accumulation_steps": "4",
+    "max_train_samples": "-1",
+    "max_val_samples": "-1",
+    "seed": "10",
+    "validation_split_ratio": "0.2",
+    "train_data_split_seed": "0",
+    "preprocessing_num_workers": "None",
 }
 GEMMA_2B_INSTRUCT: dict[str, str] = {**GEMMA_INSTRUCT, "max_input_length": "1024"}
 GEMMA_7B_INSTRUCT: dict[str, str] = {**GEMMA_INSTRUCT, "max_input_length": "2048"}
-# Flan-T5: instruction-tuned by default.
-# JumpStart's Flan-T5 template is a bare {"prompt": "{prompt}", "completion": "{completion}"}: no
-# "### Response:" demarcation, so it is off by default here.
+# Flan-T5: JumpStart's spec [S2] (catalog.md §E; fixture `js-trainable-model-prepacked` =
+# huggingface-text2text-flan-t5-base v2.2.3 in
+# aws/sagemaker-python-sdk tests/unit/sagemaker/jumpstart/constants.py, master-v2) under fmtune's names:
+# epochs 1 -> epoch, batch_size 64 -> per_device_train_batch_size, max_eval_samples -> max_val_samples;
+# learning_rate 1e-4, seed 42, validation_split_ratio 0.05, gradient_accumulation_steps 1, peft_type none
+# (full fine-tuning). Its max_output_length 128, pad_to_max_length, warmup/adam/scheduler keys have no
+# fmtune field. instruction_tuned True: fmtune's name for prompt/completion rows, the only data a
+# text2text model trains on. JumpStart's Flan-T5 template is a bare {"prompt": "{prompt}", "completion":
+# "{completion}"}: no "### Response:" demarcation, so it is off by default here.
 FLAN_T5: dict[str, str] = {
-    **LLAMA2_BASE, "instruction_tuned": "True", "epoch": "1", "enable_fsdp": "False",
+    "epoch": "1",
+    "learning_rate": "0.0001",
+    "instruction_tuned": "True",
     "add_input_output_demarcation_key": "False",
+    "per_device_train_batch_size": "64",
+    "gradient_accumulation_steps": "1",
+    "max_train_samples": "-1",
+    "max_val_samples": "-1",
+    "max_input_length": "-1",
+    "validation_split_ratio": "0.05",
+    "train_data_split_seed": "0",
+    "seed": "42",
+    "preprocessing_num_workers": "None",
+    "peft_type": "none",
 }
-# Stable Diffusion 2.1 (DreamBooth) [jumpstart.md].
+# Flan-T5 XXL: the only XXL fixture (`huggingface-text2text-flan-t5-xxl-fp16`, this card's alias) is
+# identical except peft_type lora (LoRA keys not given there: the schema's apply).
+FLAN_T5_XXL: dict[str, str] = {**FLAN_T5, "peft_type": "lora"}
+# Stable Diffusion 2.1 (DreamBooth): JumpStart's retrieve_default (shared/reference/stable-diffusion.md
+# §2) under fmtune's names: epochs 20 -> epoch, batch_size 1 -> per_device_train_batch_size,
+# learning_rate 2e-06, gradient_accumulation_steps 1, seed 0. Its max_steps None,
+# with_prior_preservation False, num_class_images 100, prior_loss_weight 1.0, center_crop False,
+# lr_scheduler constant, adam_*, max_grad_norm 1.0 have no fmtune field yet.
 STABLE_DIFFUSION: dict[str, str] = {
     "epoch": "20",
     "learning_rate": "2e-06",
     "per_device_train_batch_size": "1",
+    "gradient_accumulation_steps": "1",
     "seed": "0",
 }
 # Embedded default: small-model variant of the Llama 2 set.
@@ -110,8 +165,9 @@ NEURON_13B_NOTE = (
     "model table (likely deprecated)."
 )
 FLAN_T5_NOTE = (
-    "T5 uses relative positions; context_length is n_positions (512). JumpStart's own Flan-T5 spec is "
-    "full fine-tuning (peft_type none, batch size 64, max_output_length 128); fmtune defaults to LoRA."
+    "T5 uses relative positions; context_length is n_positions (512). Defaults follow JumpStart's Flan-T5 "
+    "spec: full fine-tuning (peft_type none), batch size 64; its max_output_length 128 has no fmtune "
+    "field. peft_type none is verified for Flan-T5 Base only and assumed for Small/Large/XL."
 )
 
 CARDS: tuple[ModelCard, ...] = (
@@ -509,9 +565,7 @@ CARDS: tuple[ModelCard, ...] = (
         parameters_billion=2.85,
         family="flan-t5",
         notes=(
-            "T5 uses relative positions; context_length is n_positions (512). JumpStart's own Flan-T5 spec "
-            "is full fine-tuning (peft_type none, batch size 64, max_output_length 128); fmtune defaults to "
-            "LoRA. Parameter count derived from the same-arch t5-v1_1-xl config (unverified)."
+            FLAN_T5_NOTE + " Parameter count derived from the same-arch t5-v1_1-xl config (unverified)."
         ),
     ),
     # 22. [S1] ids; https://huggingface.co/google/flan-t5-xxl/blob/refs%2Fpr%2F69/config.json [S5]
@@ -524,15 +578,15 @@ CARDS: tuple[ModelCard, ...] = (
         context_length=512,
         license="apache-2.0",
         eula_required=False,
-        default_hyperparameters={**FLAN_T5},
+        default_hyperparameters={**FLAN_T5_XXL},
         lora_target_modules=T5_Q_V,
         prompt_format="text2text",
         parameters_billion=11.14,
         family="flan-t5",
         notes=(
-            "T5 uses relative positions; context_length is n_positions (512). JumpStart's own Flan-T5 spec "
-            "is full fine-tuning (peft_type none, batch size 64, max_output_length 128); fmtune defaults to "
-            "LoRA. The -bnb-int8 JumpStart id is not fine-tunable there and is not an alias."
+            "T5 uses relative positions; context_length is n_positions (512). Defaults follow JumpStart's "
+            "Flan-T5 XXL FP16 spec: LoRA (peft_type lora), batch size 64; its max_output_length 128 has no "
+            "fmtune field. The -bnb-int8 JumpStart id is not fine-tunable there and is not an alias."
         ),
         aliases=("huggingface-text2text-flan-t5-xxl-fp16",),
     ),
@@ -569,8 +623,8 @@ CARDS: tuple[ModelCard, ...] = (
         parameters_billion=2.51,
         family="gemma",
         notes=(
-            "Gated on Hugging Face; JumpStart requires accepting the Gemma terms. JumpStart trains it "
-            "with 4-bit QLoRA (nf4); fmtune keeps the LoRA keys."
+            "Gated on Hugging Face; JumpStart requires accepting the Gemma terms. Trained with 4-bit QLoRA "
+            "(NF4, double quantization) by default, as JumpStart does."
         ),
     ),
     # 25. [S1] id; [S5] B-gemma7 (derivatives of google/gemma-7b); [S12] license/gating
@@ -606,8 +660,8 @@ CARDS: tuple[ModelCard, ...] = (
         parameters_billion=8.54,
         family="gemma",
         notes=(
-            "Gated on Hugging Face; JumpStart requires accepting the Gemma terms. JumpStart trains it "
-            "with 4-bit QLoRA (nf4); fmtune keeps the LoRA keys."
+            "Gated on Hugging Face; JumpStart requires accepting the Gemma terms. Trained with 4-bit QLoRA "
+            "(NF4, double quantization) by default, as JumpStart does."
         ),
     ),
     # 27. [S1] ids; https://huggingface.co/openai-community/gpt2-xl/blob/main/config.json [S5]

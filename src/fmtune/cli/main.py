@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from fmtune.errors import UserError
+from fmtune.errors import ConfigError, UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,19 +151,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     channels = {"training": args.training}
     if args.validation:
         channels["validation"] = args.validation
-    job = build_job(
-        args.model or DEFAULT_MODEL_ID,
-        channels,
-        parse_key_values(args.hyperparameters),
-        job_name=args.job_name,
-        output_dir=args.output_dir,
-        accept_eula=args.accept_eula,
-        tiny_random=args.tiny_random,
-        trust_remote_code=args.trust_remote_code,
-        revision=args.revision,
-        launch=Launch(args.nproc, args.nnodes, args.node_rank, args.master_addr, args.master_port),
-    )
-    check_job_data(job)
+    hyperparameters, malformed = parse_key_values(args.hyperparameters)
+    try:
+        job = build_job(
+            args.model or DEFAULT_MODEL_ID,
+            channels,
+            hyperparameters,
+            job_name=args.job_name,
+            output_dir=args.output_dir,
+            accept_eula=args.accept_eula,
+            tiny_random=args.tiny_random,
+            trust_remote_code=args.trust_remote_code,
+            revision=args.revision,
+            launch=Launch(args.nproc, args.nnodes, args.node_rank, args.master_addr, args.master_port),
+        )
+    except ConfigError as err:  # one report: the malformed -H items and every other problem
+        raise ConfigError(malformed + err.problems) from None
+    if malformed:
+        raise ConfigError(malformed)
+    job = check_job_data(job)
+    if args.detach:  # a foreground job's log shows them
+        for notice in job.notices:
+            print(f"note: {notice}", file=sys.stderr)
     if job.tiny_random:
         print("--tiny-random: the weights are RANDOM (a tiny model of this architecture); the result is only a "
               "test of the pipeline, not a useful model.", file=sys.stderr, flush=True)
@@ -378,14 +387,16 @@ def parse_adapters(items: Sequence[str]) -> dict[str, str]:
     return adapters
 
 
-def parse_key_values(items: Sequence[str]) -> dict[str, str]:
-    values = {}
+def parse_key_values(items: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """-H KEY=VALUE items as a dict, and a problem for each malformed one (reported with all the others)."""
+    values, malformed = {}, []
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise UserError(f"-H {item!r}: expected KEY=VALUE, e.g. -H epoch=3")
+            malformed.append(f"-H {item!r}: expected KEY=VALUE, e.g. -H epoch=3")
+            continue
         values[key.strip()] = value.strip()
-    return values
+    return values, malformed
 
 
 COMMANDS = {

@@ -93,6 +93,10 @@ class Hyperparameters:
         "example), so no compute goes to padding; used where the model is checked to keep packed examples "
         "apart. False: padded batches of similar lengths. Domain adaptation always uses full blocks.",
     )
+    text_column: str | None = _spec(
+        None, "Domain adaptation: the CSV/JSON column that holds the documents.",
+        none="the `text` column, else the first column",
+    )
     gradient_checkpointing: str = _spec(
         "auto",
         "Recompute each layer's activations during the backward pass: much less memory, ~1/3 more compute. "
@@ -109,9 +113,6 @@ class Hyperparameters:
         """JumpStart's representation: every value a string."""
         return {f.name: format_value(getattr(self, f.name)) for f in fields(self)}
 
-    def replace(self, **changes: Any) -> Hyperparameters:
-        return replace(self, **changes)
-
 
 def format_value(value: Any) -> str:
     if value is None:
@@ -125,6 +126,7 @@ def format_value(value: Any) -> str:
 
 HYPERPARAMETER_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Hyperparameters))
 SCHEMA_DEFAULTS: dict[str, str] = Hyperparameters().to_strings()
+SCHEMA_DEFAULTS_TYPED: dict[str, Any] = {f.name: getattr(Hyperparameters(), f.name) for f in fields(Hyperparameters)}
 
 
 def describe() -> list[dict[str, Any]]:
@@ -145,9 +147,61 @@ def describe() -> list[dict[str, Any]]:
 
 def parse_hyperparameters(values: Mapping[str, Any]) -> Hyperparameters:
     """Parse JumpStart-style values over the schema defaults; raise one ConfigError naming every problem."""
+    return resolve_hyperparameters(values)[0]
+
+
+def resolve_hyperparameters(
+    given: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
+) -> tuple[Hyperparameters, list[str]]:
+    """The user's values over a model's defaults (over the schema's), and a notice per default that gave way.
+
+    Only two values the user gave can conflict: where a rule (EXCLUSIVE) is broken by a given value and a
+    default, the default takes its neutral value (e.g. chat_dataset=True, a chat model's default, gives way to
+    instruction_tuned=True). Front ends that cannot tell typed values from echoed defaults (the SDK, whose
+    notebooks pass `retrieve_default(...)` back whole) first keep only `changed_values`."""
     problems: list[str] = []
-    parsed: dict[str, Any] = {}
+    default_values = _parse_all(defaults or {}, problems)
+    chosen = _parse_all(given, problems)
+    values = {**default_values, **chosen}
+    notices: list[str] = []
+    for rule in EXCLUSIVE:
+        hp = replace(Hyperparameters(), **values)  # valid values only: never repeats a per-key problem
+        if not rule.broken_by(hp):
+            continue
+        keys = (rule.first[0], rule.second[0])
+        yielding = [k for k in keys if k not in chosen]
+        if len(yielding) != 1:  # both given by the user (or, a catalog defect, neither): the user must choose
+            problems.append(rule.message)
+            continue
+        key = yielding[0]
+        winner = next(k for k in keys if k != key)
+        neutral = SCHEMA_DEFAULTS_TYPED[key]
+        notices.append(
+            f"{key}={format_value(getattr(hp, key))} (the model's default) gives way to {winner}="
+            f"{format_value(getattr(hp, winner))}, which was given: using {key}={format_value(neutral)}."
+        )
+        values[key] = neutral
+    if problems:
+        raise ConfigError(problems)
+    return Hyperparameters(**values), notices
+
+
+def changed_values(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` without those equal (once parsed) to their default: what was changed, not echoed back.
+    Values that do not parse are kept, so that their problem is still reported."""
     by_name = {f.name: f for f in fields(Hyperparameters)}
+    changed = {}
+    for key, raw in values.items():
+        spec = by_name.get(key)
+        if spec is not None and key in defaults and _parse_one(spec, raw) == _parse_one(spec, defaults[key]):
+            continue
+        changed[key] = raw
+    return changed
+
+
+def _parse_all(values: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    by_name = {f.name: f for f in fields(Hyperparameters)}
+    parsed: dict[str, Any] = {}
     for key, raw in values.items():
         spec = by_name.get(key)
         if spec is None:
@@ -158,38 +212,40 @@ def parse_hyperparameters(values: Mapping[str, Any]) -> Hyperparameters:
             problems.append(problem)
         else:
             parsed[key] = value
-    # Valid values only (bad ones keep their defaults), so this never repeats a per-key problem.
-    problems.extend(_cross_field_problems(replace(Hyperparameters(), **parsed)))
-    if problems:
-        raise ConfigError(problems)
-    return Hyperparameters(**parsed)
+    return parsed
 
 
-def _cross_field_problems(hp: Hyperparameters) -> list[str]:
-    problems = []
-    if hp.int8_quantization and hp.enable_fsdp:
-        problems.append(
-            "int8_quantization=True cannot be combined with enable_fsdp=True (FSDP cannot shard 8-bit "
-            "weights); set one of them to False."
-        )
-    if hp.int8_quantization and hp.int4_quantization:
-        problems.append("int8_quantization=True and int4_quantization=True were both given; choose one of them.")
-    if hp.int4_quantization and hp.enable_fsdp:
-        problems.append(
-            "int4_quantization=True cannot be combined with enable_fsdp=True (FSDP cannot shard 4-bit "
-            "weights); set one of them to False."
-        )
-    if hp.peft_type == "none" and (hp.int8_quantization or hp.int4_quantization):
-        problems.append(
-            "peft_type=none (full fine-tuning) cannot train quantized weights; set int8_quantization and "
-            "int4_quantization to False, or use peft_type=lora (QLoRA)."
-        )
-    if hp.instruction_tuned and hp.chat_dataset:
-        problems.append(
-            "instruction_tuned=True and chat_dataset=True were both given; they select different data "
-            "formats (prompt/completion rows vs `messages` conversations): set one of them to False."
-        )
-    return problems
+@dataclass(frozen=True)
+class Exclusive:
+    """Two settings that cannot both hold: `first` = (key, value) and `second` = (key, value)."""
+
+    first: tuple[str, Any]
+    second: tuple[str, Any]
+    message: str
+
+    def broken_by(self, hp: Hyperparameters) -> bool:
+        return all(getattr(hp, key) == value for key, value in (self.first, self.second))
+
+
+EXCLUSIVE: tuple[Exclusive, ...] = (
+    Exclusive(("int8_quantization", True), ("enable_fsdp", True),
+              "int8_quantization=True cannot be combined with enable_fsdp=True (FSDP cannot shard 8-bit "
+              "weights); set one of them to False."),
+    Exclusive(("int8_quantization", True), ("int4_quantization", True),
+              "int8_quantization=True and int4_quantization=True were both given; choose one of them."),
+    Exclusive(("int4_quantization", True), ("enable_fsdp", True),
+              "int4_quantization=True cannot be combined with enable_fsdp=True (FSDP cannot shard 4-bit "
+              "weights); set one of them to False."),
+    Exclusive(("peft_type", "none"), ("int8_quantization", True),
+              "peft_type=none (full fine-tuning) cannot train quantized weights; set int8_quantization=False, "
+              "or use peft_type=lora (QLoRA)."),
+    Exclusive(("peft_type", "none"), ("int4_quantization", True),
+              "peft_type=none (full fine-tuning) cannot train quantized weights; set int4_quantization=False, "
+              "or use peft_type=lora (QLoRA)."),
+    Exclusive(("instruction_tuned", True), ("chat_dataset", True),
+              "instruction_tuned=True and chat_dataset=True were both given; they select different data "
+              "formats (prompt/completion rows vs `messages` conversations): set one of them to False."),
+)
 
 
 def _unknown_key(key: str) -> str:
@@ -199,12 +255,17 @@ def _unknown_key(key: str) -> str:
 
 
 def _parse_one(spec: Any, raw: Any) -> tuple[Any, str | None]:
-    text = format_value(raw) if not isinstance(raw, str) else raw.strip()
+    try:
+        text = format_value(raw) if not isinstance(raw, str) else raw.strip()
+    except ValueError:  # an int too long to print (Python caps int -> str at 4300 digits)
+        return None, f"{spec.name}: the value is too long to be a setting; {_accepted(spec)}."
     kind = _type_name(spec.type)
     meta = spec.metadata
-    shown = f"{spec.name}={text!r}"
+    shown = f"{spec.name}={text!r:.80}"
     if meta["none"] and text.lower() in ("none", "null", ""):
         return None, None
+    if kind == "str" and not meta["choices"]:  # free text, e.g. a column name
+        return text, None
     if kind == "str":
         choice = {c.lower(): c for c in meta["choices"]}.get(text.lower())
         if choice is not None:
@@ -241,6 +302,8 @@ def _accepted(spec: Any) -> str:
     meta = spec.metadata
     if kind == "bool":
         return "accepted: 'True' or 'False'"
+    if kind == "str" and not meta["choices"]:
+        return f"accepted: any text, or None ({meta['none']})" if meta["none"] else "accepted: any text"
     if kind == "str":
         return "accepted: " + ", ".join(repr(c) for c in meta["choices"])
     bounds = []

@@ -7,14 +7,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fmtune.config.hyperparameters import Hyperparameters, parse_hyperparameters
+from fmtune.config.hyperparameters import Hyperparameters, parse_hyperparameters, resolve_hyperparameters
 from fmtune.errors import ConfigError, UserError
 from fmtune.paths import jobs_dir
 
-JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")  # SageMaker's training-job name rule
+if TYPE_CHECKING:
+    from fmtune.data.channels import Mode, Splits
+
+JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}")  # SageMaker's training-job name rule (full match)
 
 
 @dataclass(frozen=True)
@@ -54,11 +58,29 @@ class JobConfig:
     trust_remote_code: bool = False  # run the model repo's own Python code (needs a pinned revision)
     revision: str | None = None
     launch: Launch = field(default_factory=Launch)
+    notices: list[str] = field(default_factory=list)  # decisions the user should read (logged by the recipe)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
-    @property
+    @cached_property
     def hp(self) -> Hyperparameters:
         return parse_hyperparameters(self.hyperparameters)
+
+    def read_splits(self, mode: Mode | None = None) -> Splits:
+        """The job's data exactly as its recipe reads it: the one call the early check and the recipe make."""
+        from fmtune.data.channels import data_mode, load_splits
+
+        hp = self.hp
+        return load_splits(
+            {name: Path(location) for name, location in self.channels.items()},
+            mode or data_mode(hp.instruction_tuned, hp.chat_dataset),
+            task=self.task,
+            demarcation=hp.add_input_output_demarcation_key,
+            validation_split_ratio=hp.validation_split_ratio,
+            train_data_split_seed=hp.train_data_split_seed,
+            max_train_samples=hp.max_train_samples,
+            max_val_samples=hp.max_val_samples,
+            text_column=hp.text_column,
+        )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -97,10 +119,10 @@ def build_job(
         ])
     source = resolve_source(model, tiny_random=tiny_random)  # an unknown model makes every other check moot
     card = source.card
-    merged = {**(card.default_hyperparameters if card else {}), **dict(hyperparameters or {})}
     hp: Hyperparameters | None = None
+    notices: list[str] = []
     try:
-        hp = parse_hyperparameters(merged)
+        hp, notices = resolve_hyperparameters(hyperparameters or {}, card.default_hyperparameters if card else {})
     except ConfigError as err:
         problems.extend(err.problems)
     task = card.task if card else brought_model_task(source, RemoteCode(trust_remote_code, revision))
@@ -120,7 +142,7 @@ def build_job(
             "Set instruction_tuned=True and give prompt/completion rows."
         )
     name = job_name or default_job_name(card.model_id if card else Path(model).name)
-    if not JOB_NAME.match(name):
+    if not JOB_NAME.fullmatch(name):
         problems.append(
             f"job name {name!r}: use 1-63 letters, digits and hyphens, starting with a letter or digit."
         )
@@ -149,6 +171,7 @@ def build_job(
         trust_remote_code=trust_remote_code,
         revision=revision,
         launch=launch,
+        notices=notices,
     )
 
 

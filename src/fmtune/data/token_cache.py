@@ -8,16 +8,16 @@ files, the settings that shape encoding (mode, max length, template, chat format
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fmtune import __version__
+from fmtune.atomic import write_file_atomically
 from fmtune.data.encode import Encoded
 from fmtune.paths import token_cache_dir
 
@@ -62,13 +62,5 @@ def cached(key: str, encode: Callable[[], tuple[EncodedSplits, list[str]]]) -> t
 def _write_atomically(path: Path, text: str) -> None:
     """Several processes (FSDP ranks) may write the same entry: each renames its own complete temp file.
     A cache that cannot be written (read-only or full disk) only costs the next run the tokenization."""
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except OSError:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        write_file_atomically(path, text.encode())

@@ -3,6 +3,7 @@ trains); the job store row says where it stands, and the recipe keeps that row c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -38,7 +39,7 @@ def recipe_command(job: JobConfig, resume: bool = False) -> list[str]:
     """The recipe as a module; under torchrun (`torch.distributed.run`) when the job spans several processes."""
     recipe = ["-m", RECIPES[job.task], "--job-dir", job.job_dir, *(["--resume"] if resume else [])]
     launch = job.launch
-    if launch.nproc_per_node == 1 and launch.nnodes == 1:
+    if not _spans_processes(job):
         return [sys.executable, *recipe]
     rendezvous = ["--standalone"] if launch.nnodes == 1 else [
         f"--nnodes={launch.nnodes}", f"--node-rank={launch.node_rank}",
@@ -46,11 +47,6 @@ def recipe_command(job: JobConfig, resume: bool = False) -> list[str]:
     ]
     return [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={launch.nproc_per_node}",
             *rendezvous, *recipe]
-
-
-def run_job(job: JobConfig) -> int:
-    """Run the job to completion in a child process (output streams to this terminal). Returns its exit code."""
-    return submit(job)
 
 
 def submit(job: JobConfig, detach: bool = False) -> int:
@@ -134,12 +130,11 @@ def wait(name: str, poll: float = POLL_S) -> JobRecord:
         time.sleep(poll)
 
 
-def check_job_data(job: JobConfig) -> None:
-    """Parse every channel the way the recipe will, so bad data fails before any model loads."""
-    from fmtune.data.channels import data_mode, load_job_splits
-
-    hp = job.hp
-    load_job_splits(job.channels, data_mode(hp.instruction_tuned, hp.chat_dataset), job.task, hp)
+def check_job_data(job: JobConfig) -> JobConfig:
+    """Parse every channel the way the recipe will, so bad data fails before any model loads. Returns the job
+    with what the data check noticed added to its notices (the recipe logs them)."""
+    notices = [n for n in job.read_splits().notices if n not in job.notices]
+    return dataclasses.replace(job, notices=[*job.notices, *notices])
 
 
 # --- internals -------------------------------------------------------------------------------------------
@@ -148,6 +143,12 @@ def check_job_data(job: JobConfig) -> None:
 def _launch(job: JobConfig, layout: JobLayout, *, detach: bool, resume: bool) -> int:
     store = JobStore()
     command = recipe_command(job, resume=resume)
+    try:
+        if _spans_processes(job):
+            prepare_model(job)
+    except UserError as err:
+        store.set_status(job.job_name, "Failed", str(err))
+        raise
     try:
         if detach:
             with layout.logs.open("ab") as log:  # the recipe logs itself; stderr catches crashes before that
@@ -169,6 +170,19 @@ def _launch(job: JobConfig, layout: JobLayout, *, detach: bool, resume: bool) ->
         code = child.wait()
     settle_child(job.job_name)
     return code
+
+
+def prepare_model(job: JobConfig) -> None:
+    """Fill the model cache (GGUF conversion, tiny-random build, download) once, here, before torchrun starts
+    the ranks, so that every rank finds it complete. On several machines each node's launcher does this for its
+    own FMTUNE_HOME (on a shared one, the first fills it and the others wait on its lock)."""
+    from fmtune.models.source import materialize, resolve_source
+
+    materialize(resolve_source(job.model, tiny_random=job.tiny_random))
+
+
+def _spans_processes(job: JobConfig) -> bool:
+    return job.launch.nproc_per_node > 1 or job.launch.nnodes > 1
 
 
 def settle_child(name: str) -> None:

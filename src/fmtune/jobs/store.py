@@ -16,7 +16,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -83,9 +83,6 @@ class JobRecord:
     @property
     def active(self) -> bool:
         return self.status in ACTIVE
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def now() -> str:
@@ -162,9 +159,33 @@ class JobStore:
     def _connect(self) -> Iterator[sqlite3.Connection]:
         if self.path not in JobStore._ready or not self.path.exists():
             self._create()
-        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as conn:
+        with self._readable(), closing(
+            sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        ) as conn:
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             yield conn
+
+    def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """A read. Reading creates nothing: without a jobs.db there are simply no jobs yet."""
+        if not self.path.exists():
+            return []
+        with self._connect() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    @contextmanager
+    def _readable(self) -> Iterator[None]:
+        """A damaged jobs.db is the user's to inspect: say which file and what to do, never overwrite it."""
+        try:
+            yield
+        except sqlite3.DatabaseError as err:
+            if isinstance(err, sqlite3.IntegrityError | sqlite3.OperationalError) and "malformed" not in str(err):
+                raise
+            raise UserError(
+                f"{self.path} is not a readable job store ({err}). fmtune leaves it as it is. The job folders in "
+                f"{self.path.parent / 'jobs'} are not affected: move the damaged file aside (`mv {self.path} "
+                f"{self.path}.damaged`) and fmtune starts a new, empty store (jobs started before are then no "
+                "longer listed), or restore it from a backup."
+            ) from None
 
     def _create(self) -> None:
         """Create the file in WAL mode once per process. Retries: switching to WAL needs a moment alone."""
@@ -172,7 +193,9 @@ class JobStore:
         deadline = time.monotonic() + BUSY_TIMEOUT_S
         while True:
             try:
-                with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as conn:
+                with self._readable(), closing(
+                    sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+                ) as conn:
                     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
                     if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                         conn.execute("PRAGMA journal_mode = WAL")
@@ -240,7 +263,8 @@ class JobStore:
         with self._write() as conn:
             row = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE name = ?", (name,)).fetchone()
             if row is None:
-                raise UnknownJobError(self._unknown_message(name, conn))
+                names = [r[0] for r in conn.execute("SELECT name FROM jobs")]
+                raise UnknownJobError(self._unknown_message(name, names))
             current = _record(row)
             if job_dir is not None and os.path.realpath(current.job_dir) != os.path.realpath(job_dir):
                 raise UserError(f"job name '{name}' belongs to {current.job_dir}, not {job_dir}")
@@ -287,23 +311,19 @@ class JobStore:
     def require(self, name: str) -> JobRecord:
         record = self.get(name)
         if record is None:
-            with self._connect() as conn:
-                raise UnknownJobError(self._unknown_message(name, conn))
+            raise UnknownJobError(self._unknown_message(name, [row[0] for row in self._rows("SELECT name FROM jobs")]))
         return record
 
     def list_jobs(self) -> list[JobRecord]:
         """All jobs, newest first."""
-        with self._connect() as conn:
-            rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM jobs ORDER BY created DESC, name").fetchall()
+        rows = self._rows(f"SELECT {', '.join(COLUMNS)} FROM jobs ORDER BY created DESC, name")
         return [self._reconcile(_record(row)) for row in rows]
 
     def _fetch(self, name: str) -> JobRecord | None:
-        with self._connect() as conn:
-            row = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE name = ?", (name,)).fetchone()
-        return _record(row) if row else None
+        rows = self._rows(f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE name = ?", (name,))
+        return _record(rows[0]) if rows else None
 
-    def _unknown_message(self, name: str, conn: sqlite3.Connection) -> str:
-        names = [row[0] for row in conn.execute("SELECT name FROM jobs")]
+    def _unknown_message(self, name: str, names: list[str]) -> str:
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         return f"No job named '{name}'.{hint} `fmtune jobs list` shows all jobs."

@@ -11,6 +11,7 @@ import torch
 from fmtune.data.prompting import PromptFormat
 from fmtune.errors import UserError
 from fmtune.models.loading import load_pretrained, load_tokenizer, quiet_libraries, training_device
+from fmtune.models.source import require_safetensors
 from fmtune.paths import jobs_dir
 
 
@@ -26,9 +27,13 @@ def resolve_model_dir(reference: str) -> Path:
     """A model folder, a job folder (its model/), or a job name under FMTUNE_HOME/jobs."""
     for candidate in (Path(reference).expanduser(), jobs_dir() / reference):
         if (candidate / "model" / "config.json").exists():
+            require_safetensors(candidate / "model", "model")
             return candidate / "model"
-        has_weights = any(candidate.glob("*.safetensors")) if candidate.is_dir() else False
-        if (candidate / "config.json").exists() and has_weights:
+        if (candidate / "status.json").exists():  # a job folder (fmtune.jobs.layout) without model/
+            raise UserError(f"job folder {candidate} has no model/: the job has not finished (or failed). "
+                            "`fmtune jobs describe NAME` says where it stands.")
+        if (candidate / "config.json").exists():
+            require_safetensors(candidate, "model")
             return candidate
     from fmtune.models.source import materialize, resolve_source
 

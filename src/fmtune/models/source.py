@@ -12,18 +12,20 @@ import importlib.util
 import json
 import os
 import re
-import shutil
-import tempfile
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
+from fmtune.atomic import fill_once
 from fmtune.catalog import ModelCard, find_card, unknown_model_message
 from fmtune.errors import UserError
 from fmtune.paths import models_cache_dir
 
 SourceKind = Literal["embedded", "catalog", "local", "hub", "tiny-random"]
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # full match
+CONVERTED_MARKER = "fmtune_source.json"
 # Weights are read from safetensors only: pickled .bin checkpoints can execute code when loaded.
 HUB_PATTERNS = ["*.safetensors", "*.json", "tokenizer*", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
 
@@ -53,7 +55,7 @@ def resolve_source(reference: str, tiny_random: bool = False) -> ModelSource:
                 "that holds config.json and *.safetensors (e.g. the `model/` folder of a finished job)."
             )
         return ModelSource(reference, "local", None, str(path.resolve()))
-    if HUB_ID.match(reference):
+    if HUB_ID.fullmatch(reference):
         return ModelSource(reference, "hub", None, reference)
     raise UserError(unknown_model_message(reference))
 
@@ -62,7 +64,7 @@ def _tiny_random_source(reference: str, card: ModelCard | None) -> ModelSource:
     """--tiny-random: only catalog ids name an architecture to scale down."""
     if card is None:
         looks_local = Path(reference).expanduser().exists() or reference.startswith((".", "/", "~"))
-        what = "a local model folder or Hugging Face repo id" if looks_local or HUB_ID.match(reference) else (
+        what = "a local model folder or Hugging Face repo id" if looks_local or HUB_ID.fullmatch(reference) else (
             "not a catalog model id"
         )
         raise UserError(
@@ -95,18 +97,33 @@ def _from_hub_or_cache(repo: str) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    offline = offline_reason()
     try:
-        return Path(snapshot_download(repo, allow_patterns=HUB_PATTERNS, local_files_only=offline))
+        return Path(snapshot_download(repo, allow_patterns=HUB_PATTERNS, local_files_only=offline is not None))
     except LocalEntryNotFoundError:
-        where = "the local Hugging Face cache" if offline else "the Hugging Face Hub (is this machine online?)"
         raise UserError(
-            f"Weights for '{repo}' were not found in {where}. Download them where you have network access "
-            f"(`huggingface-cli download {repo}`), copy the cache (~/.cache/huggingface) here, or pass a local "
-            "model folder instead."
+            f"Weights for '{repo}' are not in the local Hugging Face cache, and {offline or 'the download failed'}. "
+            f"Download them where you have network access (`hf download {repo}`), copy the cache "
+            "(~/.cache/huggingface) here, or pass a local model folder instead."
         ) from None
     except Exception as err:  # gated repos, typos, network failures: say which
         raise UserError(f"Could not fetch '{repo}' from the Hugging Face Hub: {err}") from None
+
+
+def offline_reason(timeout_s: float = 3.0) -> str | None:
+    """Why the hub cannot be used right now (None: it can). Checked once with a quick connection, so that an
+    offline machine gets an answer at once instead of after the hub client's retries."""
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return "HF_HUB_OFFLINE=1 is set (offline mode)"
+    from huggingface_hub import constants
+
+    url = urlsplit(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=timeout_s).close()
+    except OSError as err:
+        return f"the Hugging Face Hub ({constants.ENDPOINT}) cannot be reached from this machine ({err})"
+    return None
 
 
 def gguf_location(card: ModelCard) -> Path:
@@ -126,17 +143,13 @@ def gguf_location(card: ModelCard) -> Path:
 
 
 def convert_gguf(card: ModelCard) -> Path:
-    """Convert the bundled GGUF once into FMTUNE_HOME as safetensors (atomic: temp dir, then rename)."""
-    target = models_cache_dir() / card.model_id
-    if (target / "config.json").exists():
-        return target
+    """Convert the bundled GGUF once into FMTUNE_HOME as safetensors (locked, built aside, then renamed)."""
     gguf = gguf_location(card)
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{card.model_id}-", dir=target.parent))
-    try:
+    def build(staging: Path) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         # The GGUF loader marks the model quantized; after dequantization it is a plain fp32 model,
@@ -147,15 +160,10 @@ def convert_gguf(card: ModelCard) -> Path:
         model.config.name_or_path = card.hf_repo
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
-        (staging / "fmtune_source.json").write_text(json.dumps({"gguf": str(gguf), "model_id": card.model_id}))
-        try:
-            staging.rename(target)
-        except OSError:  # another process finished first
-            if not (target / "config.json").exists():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+        # Written last: its presence marks a complete conversion.
+        (staging / CONVERTED_MARKER).write_text(json.dumps({"gguf": str(gguf), "model_id": card.model_id}))
+
+    return fill_once(models_cache_dir() / card.model_id, build, lambda folder: (folder / CONVERTED_MARKER).exists())
 
 
 @dataclass(frozen=True)
@@ -204,20 +212,32 @@ def brought_model_task(source: ModelSource, remote_code: RemoteCode) -> str:
     return task
 
 
+def require_safetensors(path: Path, what: str) -> None:
+    """fmtune loads weights from safetensors only: pickled files (.bin, .pt) can run code when loaded."""
+    if any(path.glob("*.safetensors")):
+        return
+    pickled = sorted(p.name for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".pkl"))
+    found = f"only pickled weights ({', '.join(pickled[:3])})" if pickled else "no weights"
+    raise UserError(
+        f"{path} holds {found}; the {what} is refused: fmtune loads *.safetensors only, because pickled weights "
+        "can run code when loaded. Convert it once with `save_pretrained(..., safe_serialization=True)`."
+    )
+
+
 def _config_file(source: ModelSource) -> Path:
     if source.kind == "local":
         return Path(source.location) / "config.json"
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    offline = offline_reason()
     try:
-        return Path(hf_hub_download(source.location, "config.json", local_files_only=offline))
+        return Path(hf_hub_download(source.location, "config.json", local_files_only=offline is not None))
     except LocalEntryNotFoundError:
         raise UserError(
-            f"'{source.location}' is not in the local Hugging Face cache and this machine is offline "
-            f"(HF_HUB_OFFLINE=1). Download it where you have network access (`huggingface-cli download "
-            f"{source.location}`) and copy ~/.cache/huggingface here, or pass a local model folder."
+            f"'{source.location}' is not in the local Hugging Face cache, and {offline or 'the download failed'}. "
+            f"Download it where you have network access (`hf download {source.location}`) and copy "
+            "~/.cache/huggingface here, or pass a local model folder."
         ) from None
     except Exception as err:  # typos, gated repos, network errors
         raise UserError(f"Could not read config.json of '{source.location}' from the Hugging Face Hub: {err}") from None

@@ -13,16 +13,13 @@ the transformers config kwargs, with the real value in a comment wherever a size
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from fmtune.atomic import fill_once
 from fmtune.catalog import DEFAULT_MODEL_ID, ModelCard, get_card
 from fmtune.catalog.formats import format_spec
 from fmtune.errors import UserError
@@ -454,33 +451,19 @@ def random_model(card: ModelCard, config: Any) -> Any:
 
 
 def build_tiny_model(card: ModelCard, target_dir: Path | None = None) -> Path:
-    """Build the card's tiny random model into target_dir once (temp dir, then rename); reuse it after."""
-    target = Path(target_dir) if target_dir is not None else tiny_model_dir(card)
+    """Build the card's tiny random model into target_dir once (locked, built aside, renamed); reuse it after."""
     stamp = fingerprint(card)
-    if _is_current(target, stamp):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+
+    def build(staging: Path) -> None:
         tokenizer = tiny_tokenizer(card)
-        config = tiny_config(card, tokenizer)
-        model = random_model(card, config)
+        model = random_model(card, tiny_config(card, tokenizer))
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
+        # Written last: a folder with a current source record is complete.
         (staging / SOURCE_FILE).write_text(json.dumps(source_record(card, stamp), indent=2) + "\n")
-        if target.exists():  # built by an older fmtune: move it aside, then swap the new one in
-            stale = target.with_name(f".{target.name}.stale-{os.getpid()}")
-            with contextlib.suppress(FileNotFoundError):
-                target.rename(stale)
-            shutil.rmtree(stale, ignore_errors=True)
-        try:
-            staging.rename(target)
-        except OSError:  # another process finished first
-            if not _is_current(target, stamp):
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+
+    target = Path(target_dir) if target_dir is not None else tiny_model_dir(card)
+    return fill_once(target, build, lambda folder: _is_current(folder, stamp))
 
 
 def source_record(card: ModelCard, stamp: str) -> dict[str, Any]:

@@ -35,7 +35,14 @@ from fmtune.data.token_cache import cached, fingerprint
 from fmtune.errors import UserError
 from fmtune.jobs.layout import JobLayout
 from fmtune.models.loading import lora_targets_for, make_trainable
-from fmtune.recipes.common import load_base, log_model, read_splits, recipe_main, save_outputs, set_up
+from fmtune.recipes.common import (
+    load_base,
+    log_model,
+    plan_memory,
+    recipe_main,
+    save_outputs,
+    set_up,
+)
 from fmtune.training.distributed import shard
 from fmtune.training.joblog import JobLog
 from fmtune.training.loop import Batch, TrainingRun, fit
@@ -57,11 +64,12 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
             f"{job.model}: its tokenizer has no chat template and the catalog has no chat format for it, so "
             "chat_dataset=True cannot render conversations; use instruction_tuned=True with prompt/completion rows."
         )
-    splits = read_splits(job, hp, mode)
+    splits = job.read_splits(mode)
     train_set, val_set = encode_splits(splits, mode, tokenizer, setup.max_length, hp, chat_template, log,
                                        setup.model_dir)
     log(f"data: {mode}; {len(train_set)} training / {len(val_set)} validation sequences "
         f"(validation: {splits.validation_source}); max_input_length={setup.max_length}")
+    plan_memory(setup, train_set, log)
 
     model = load_base(setup)
     targets = lora_targets_for(model, card.lora_target_modules if card else None)

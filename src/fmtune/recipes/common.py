@@ -13,10 +13,11 @@ from typing import Any
 
 import torch
 
+from fmtune.atomic import staged_dir
 from fmtune.catalog import ModelCard
 from fmtune.config.hyperparameters import Hyperparameters
 from fmtune.config.job import JobConfig
-from fmtune.data.channels import Mode, Splits, load_job_splits
+from fmtune.data.encode import Encoded
 from fmtune.data.prompting import PromptFormat
 from fmtune.errors import UserError
 from fmtune.jobs.layout import JobLayout
@@ -131,6 +132,8 @@ def set_up(job: JobConfig, log: JobLog) -> Setup:
             f"{card.display_name}); the output is only a test of the pipeline")
     if card and card.notes and card.family == "llama-2" and "Neuron" in card.display_name:
         log(f"note: {card.notes}")
+    for notice in job.notices:
+        log(f"note: {notice}")
     if hp.enable_fsdp and not d.active:
         log("enable_fsdp=True with a single process: nothing to shard, training unsharded "
             "(`fmtune train --nproc N` starts N processes).")
@@ -140,14 +143,25 @@ def set_up(job: JobConfig, log: JobLog) -> Setup:
     remote_code = RemoteCode(job.trust_remote_code, job.revision).kwargs()
     tokenizer = load_tokenizer(model_dir, **remote_code)
     max_length = effective_max_length(hp.max_input_length, tokenizer, card.context_length if card else None)
-    setup = Setup(hp, card, device, bf16, model_dir, tokenizer, max_length, remote_code, d)
-    # One decision for all processes: under FSDP, ranks that recompute and ranks that do not would disagree
-    # on the collectives of the backward pass.
-    setup.gradient_checkpointing = sum_across(d, float(check_memory(setup, log)))[0] > 0
-    return setup
+    if hp.max_input_length > max_length:
+        log(f"note: max_input_length={hp.max_input_length} is above this model's limit; using {max_length} "
+            "(JumpStart's rule: min(max_input_length, model_max_length)).")
+    return Setup(hp, card, device, bf16, model_dir, tokenizer, max_length, remote_code, d)
 
 
-def check_memory(setup: Setup, log: JobLog) -> bool:
+def plan_memory(setup: Setup, examples: list[Encoded], log: JobLog) -> None:
+    """Size the run from its data before any weights load: stop early if it cannot fit, and decide
+    gradient_checkpointing=auto. The longest training sequence (padded batches round up to 8) bounds every
+    batch, packed or padded, so a short data set with a large max_input_length is not sized for the maximum.
+    One decision for all processes: under FSDP, ranks that recompute and ranks that do not would disagree on
+    the collectives of the backward pass."""
+    longest = max(max(len(e.input_ids), len(e.labels)) for e in examples)
+    length = min(setup.max_length, -(-longest // 8) * 8)
+    checkpointing = check_memory(setup, length, log)
+    setup.gradient_checkpointing = sum_across(setup.dist, float(checkpointing))[0] > 0
+
+
+def check_memory(setup: Setup, sequence_length: int, log: JobLog) -> bool:
     """Estimate peak memory from config.json (no weights loaded) and stop early if it cannot fit.
 
     Returns whether to checkpoint activations: gradient_checkpointing=auto turns it on only when the run
@@ -172,7 +186,7 @@ def check_memory(setup: Setup, log: JobLog) -> bool:
 
     def estimate_with(checkpointing: bool) -> memory.MemoryEstimate:
         return memory.estimate(
-            shape, trainable=trainable, batch_size=hp.per_device_train_batch_size, sequence_length=setup.max_length,
+            shape, trainable=trainable, batch_size=hp.per_device_train_batch_size, sequence_length=sequence_length,
             weight_format=fmt, bf16_activations=setup.bf16, devices=setup.dist.world,
             device_type=setup.device.type, gradient_checkpointing=checkpointing,
         )
@@ -181,7 +195,8 @@ def check_memory(setup: Setup, log: JobLog) -> bool:
     without = estimate_with(False)
     checkpointing = memory.wants_checkpointing(hp.gradient_checkpointing, without, available)
     estimate = estimate_with(True) if checkpointing else without
-    log(f"memory: {shape.parameters / 1e6:.1f}M parameters ({fmt}); estimated peak {estimate.describe()}; "
+    log(f"memory: {shape.parameters / 1e6:.1f}M parameters ({fmt}); batch {hp.per_device_train_batch_size} x "
+        f"{sequence_length} tokens (the longest sequence); estimated peak {estimate.describe()}; "
         f"{available / memory.GiB:.1f} GiB available")
     if checkpointing and hp.gradient_checkpointing == "auto":
         log(f"gradient checkpointing: on (gradient_checkpointing=auto: without it the estimated peak, "
@@ -189,10 +204,6 @@ def check_memory(setup: Setup, log: JobLog) -> bool:
     if estimate.per_device > available:
         raise UserError("Not enough memory: " + memory.advice(estimate, available, fmt, checkpointing))
     return checkpointing
-
-
-def read_splits(job: JobConfig, hp: Hyperparameters, mode: Mode) -> Splits:
-    return load_job_splits(job.channels, mode, job.task, hp)
 
 
 def load_base(setup: Setup, seq2seq: bool = False) -> Any:
@@ -230,9 +241,10 @@ def save_outputs(
         model = rebuild()
         restore_trainable(model, weights)
     if setup.hp.peft_type == "lora":
-        model.save_pretrained(layout.adapter, safe_serialization=True)
-        tokenizer.save_pretrained(layout.adapter)
-        prompt_format.save(layout.adapter)
+        with staged_dir(layout.adapter, replace=True) as folder:  # whole or absent, also on a full disk
+            model.save_pretrained(folder, safe_serialization=True)
+            tokenizer.save_pretrained(folder)
+            prompt_format.save(folder)
         if setup.hp.quantization:
             from peft import PeftModel
 
@@ -244,8 +256,9 @@ def save_outputs(
     generation.eos_token_id = prompt_format.eos_token_ids
     generation.pad_token_id = tokenizer.pad_token_id
     model.generation_config = generation
-    model.save_pretrained(layout.model, safe_serialization=True)
-    tokenizer.save_pretrained(layout.model)
-    prompt_format.save(layout.model)
+    with staged_dir(layout.model, replace=True) as folder:
+        model.save_pretrained(folder, safe_serialization=True)
+        tokenizer.save_pretrained(folder)
+        prompt_format.save(folder)
     saved = f"adapter to {layout.adapter} and merged model" if setup.hp.peft_type == "lora" else "model"
     log(f"saved {saved} to {layout.model}")

@@ -22,7 +22,14 @@ from fmtune.data.prompting import PromptFormat
 from fmtune.errors import UserError
 from fmtune.jobs.layout import JobLayout
 from fmtune.models.loading import lora_targets_for, make_trainable
-from fmtune.recipes.common import load_base, log_model, read_splits, recipe_main, save_outputs, set_up
+from fmtune.recipes.common import (
+    load_base,
+    log_model,
+    plan_memory,
+    recipe_main,
+    save_outputs,
+    set_up,
+)
 from fmtune.training.distributed import shard
 from fmtune.training.joblog import JobLog
 from fmtune.training.loop import TrainingRun, fit
@@ -41,7 +48,7 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
             f"{job.model} is an encoder-decoder (text2text) model: it trains on prompt → completion rows. "
             "Set instruction_tuned=True and chat_dataset=False."
         )
-    splits = read_splits(job, hp, "instruction")
+    splits = job.read_splits("instruction")
     encoded = []
     for records in (splits.train, splits.validation):
         examples, stats = encode_in_workers(
@@ -54,6 +61,7 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
     train_set, val_set = encoded
     log(f"data: prompt → completion; {len(train_set)} training / {len(val_set)} validation pairs "
         f"(validation: {splits.validation_source}); max_input_length={setup.max_length}")
+    plan_memory(setup, train_set, log)
 
     model = load_base(setup, seq2seq=True)
     targets = lora_targets_for(model, card.lora_target_modules if card else None)

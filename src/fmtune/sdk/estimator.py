@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fmtune.catalog import find_card
+from fmtune.config.hyperparameters import changed_values
 from fmtune.config.job import Launch, build_job, default_job_name
 from fmtune.errors import UserError
 from fmtune.jobs import runner
@@ -160,9 +162,12 @@ class Estimator:
         channels = {name: local_path(value, f"channel {name!r}") for name, value in channels.items()}
         name = job_name or default_job_name(self.base_job_name or self.model_id)
         output_dir = Path(self.output_path) / name if self.output_path else None
-        job = build_job(self.model_id, channels, self._hyperparameters, job_name=name, output_dir=output_dir,
+        card = find_card(self.model_id)
+        # Notebooks pass retrieve_default(...) back whole: only changed values count as given.
+        given = changed_values(self._hyperparameters, card.default_hyperparameters if card else {})
+        job = build_job(self.model_id, channels, given, job_name=name, output_dir=output_dir,
                         accept_eula=self.accept_eula, tiny_random=self.tiny_random, launch=self.launch)
-        runner.check_job_data(job)
+        job = runner.check_job_data(job)
         runner.submit(job, detach=True)  # its own session: the job outlives this kernel
         self.latest_training_job = TrainingJob(job.job_name)
         log.info("fmtune: training job %s started in %s", job.job_name, job.job_dir)

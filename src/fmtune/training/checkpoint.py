@@ -8,7 +8,6 @@ checkpoints, so a kill -9 or a full disk in the middle of a write leaves the pre
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +23,8 @@ from torch.distributed.checkpoint.state_dict import (
     set_model_state_dict,
     set_optimizer_state_dict,
 )
+
+from fmtune.atomic import staged_dir
 
 COMPLETE_MARKER = "COMPLETE"
 KEEP_LAST = 2
@@ -99,11 +100,8 @@ def save_checkpoint(
     final = directory / f"step-{state.global_step:08d}"
     if not write:
         return final
-    directory.mkdir(parents=True, exist_ok=True)
-    staging = directory / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
+    # The same step may be saved again (a stop right after an epoch checkpoint): the new one replaces it.
+    with staged_dir(final, replace=True) as staging:
         save_file(weights, staging / "trainable.safetensors")
         if best_weights is not None:
             save_file(best_weights, staging / "best.safetensors")
@@ -111,18 +109,7 @@ def save_checkpoint(
         torch.save(scheduler.state_dict(), staging / "scheduler.pt")
         torch.save(_rng_state(), staging / "rng.pt")
         (staging / "state.json").write_text(json.dumps(asdict(state)))
-        for file in staging.iterdir():
-            _fsync(file)
         (staging / COMPLETE_MARKER).write_text("ok\n")
-        _fsync(staging / COMPLETE_MARKER)
-        _fsync(staging)
-        if final.exists():  # the same step saved again (e.g. stop right after an epoch checkpoint)
-            shutil.rmtree(final)
-        staging.rename(final)
-        _fsync(directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     for old in complete_checkpoints(directory)[:-KEEP_LAST]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -169,11 +156,3 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
