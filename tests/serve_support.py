@@ -1,11 +1,18 @@
 """Helpers for the endpoint tests: tiny random models with the embedded model's real tokenizer, random-init
-LoRA adapters, and a server on a free loopback port that always shuts down."""
+LoRA adapters, a server on a free loopback port that always shuts down, and ways to batch requests or wait
+for the engine without depending on how fast this machine is."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import json
+import socket
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
 
 import torch
 
@@ -14,6 +21,8 @@ from fmtune.serve.server import ServerThread
 from fmtune.serve.settings import ServeSettings
 
 API_KEY = "test-key-0123456789"
+WAIT_S = 120.0  # an upper bound for things that take milliseconds: only reached when something is broken
+T = TypeVar("T")
 
 
 def build_tiny_llama(target: Path, tokenizer_dir: Path, context: int = 128) -> Path:
@@ -82,3 +91,44 @@ def settings(**overrides: object) -> ServeSettings:
     values: dict[str, object] = {"port": 0, "api_key": API_KEY, "batch_wait_ms": 20.0}
     values.update(overrides)
     return ServeSettings(**values)  # type: ignore[arg-type]
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
+    """Poll `condition` (pausing between tries) until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def batched(engine: Engine, calls: list[Callable[[], T]]) -> list[T]:
+    """Run `calls` (each one HTTP request of one generation) at once while the engine starts no batch, and
+    let it go once all are queued: they are generated in one batch however slow the machine is."""
+    before = engine.admitted
+    with ThreadPoolExecutor(len(calls)) as pool:
+        with engine.held():
+            futures = [pool.submit(call) for call in calls]
+            wait_until(lambda: engine.admitted >= before + len(calls) or any(f.done() for f in futures),
+                       f"{len(calls)} requests to be queued")
+        return [future.result(timeout=WAIT_S) for future in futures]
+
+
+@contextlib.contextmanager
+def raw_post(url: str, path: str, body: dict, api_key: str = API_KEY) -> Iterator[socket.socket]:
+    """A POST on a plain socket whose answer nobody reads: leaving the block is a client that went away."""
+    address = urlsplit(url)
+    payload = json.dumps(body).encode()
+    head = (f"POST {path} HTTP/1.1\r\nHost: {address.netloc}\r\nAuthorization: Bearer {api_key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n").encode()
+    with socket.create_connection((address.hostname, address.port), timeout=WAIT_S) as sock:
+        sock.sendall(head + payload)
+        yield sock
+
+
+def requests_answered(engine: Engine, route: str, status: int) -> float:
+    return engine.metrics.counter_value("fmtune_requests_total", route=route, status=str(status))
+
+
+def finished(engine: Engine, model: str, reason: str) -> float:
+    return engine.metrics.counter_value("fmtune_generation_requests_total", model=model, finish_reason=reason)

@@ -55,7 +55,7 @@ def checkpoint_dirs(job_dir: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, embedded_model_dir) -> Path:
     job_dir = new_job(tmp_path_factory.mktemp("resume"), "straight")
-    assert start(job_dir).wait() == 0, (job_dir / "logs.txt").read_text()
+    assert start(job_dir).wait(timeout=900) == 0, (job_dir / "logs.txt").read_text()
     return job_dir
 
 
@@ -73,11 +73,11 @@ def test_kill_9_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, uni
         assert process.poll() is None, (job_dir / "logs.txt").read_text()
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    process.wait(timeout=60)
     assert not (job_dir / "model").exists(), "the job finished before it could be killed"
     assert JobLayout(job_dir).status()["status"] == "InProgress"  # what kill -9 leaves behind
 
-    assert start(job_dir, "--resume").wait() == 0, (job_dir / "logs.txt").read_text()
+    assert start(job_dir, "--resume").wait(timeout=900) == 0, (job_dir / "logs.txt").read_text()
     log = (job_dir / "logs.txt").read_text()
     assert "resumed from step-" in log
 

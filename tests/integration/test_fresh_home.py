@@ -18,16 +18,19 @@ SMALL = ["--training", str(SAMPLES / "instruction" / "train"), "-H", "instructio
          "-H", "max_train_samples=8", "-H", "max_val_samples=4", "-H", "max_input_length=96"]
 
 
-def fmtune(home: Path, *argv: str) -> subprocess.Popen:
+def fmtune(home: Path, *argv: str) -> tuple[subprocess.Popen, Path]:
+    """Output to a file, not a pipe: a process blocked on a pipe nobody reads would hold up the others."""
     env = {**os.environ, "FMTUNE_HOME": str(home)}
-    return subprocess.Popen([sys.executable, "-m", "fmtune.cli.main", *argv], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    log = home.parent / f"output-{len(list(home.parent.glob('output-*')))}.txt"
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "fmtune.cli.main", *argv], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    return process, log
 
 
-def finish(process: subprocess.Popen) -> str:
-    output = process.communicate(timeout=900)[0]
-    assert process.returncode == 0, output[-4000:]
-    return output
+def finish(started: tuple[subprocess.Popen, Path]) -> None:
+    process, log = started
+    assert process.wait(timeout=900) == 0, log.read_text()[-4000:]
 
 
 def test_fsdp_on_a_fresh_home(tmp_path):

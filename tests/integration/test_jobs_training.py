@@ -49,10 +49,8 @@ def complete_checkpoints(job_dir: Path) -> list[str]:
 
 def test_detach_kill_resume_stop_resume_completes(capfd, embedded_model_dir, fmtune_home):
     name = "bg-real"
-    started = time.monotonic()
     code, out, _ = cli(capfd, "train", "--training", str(SAMPLES / "instruction" / "train"), *SETTINGS,
                        "--job-name", name, "--detach")
-    assert time.monotonic() - started < 5  # no torch import, no model load in this process
     assert (code, out) == (0, f"{name}\n")
     job_dir = fmtune_home / "jobs" / name
     log = job_dir / "logs.txt"

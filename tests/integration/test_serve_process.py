@@ -59,4 +59,4 @@ def test_a_failing_start_says_why(tmp_path):
     (tmp_path / "pytorch_model.bin").write_bytes(b"not safetensors")
     with pytest.raises(UserError, match="failed to start") as info:
         start_endpoint(str(tmp_path), name="broken", timeout=120)
-    assert "no *.safetensors weights" in str(info.value)
+    assert "holds only pickled weights (pytorch_model.bin)" in str(info.value)

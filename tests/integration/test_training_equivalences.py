@@ -51,3 +51,26 @@ def test_lora_scores_the_untrained_model_after_training_with_the_same_numbers(tm
     assert log.index("epoch=1") < log.index("epoch=0")  # scored last, recorded first (metrics are in epoch order)
     full_log = (full / "logs.txt").read_text()
     assert full_log.index("epoch=0") < full_log.index("epoch=1")
+
+
+def test_the_best_epoch_not_the_last_is_what_gets_saved(tmp_path):
+    """A learning rate high enough that the last epoch is worse: adapter/ must hold the best epoch's weights."""
+    job = tmp_path / "bouncy"
+    argv = ["train", "meta-textgeneration-llama-2-7b", "--tiny-random", "--accept-eula",
+            "--training", str(SAMPLES / "instruction" / "train"), "--validation", str(SAMPLES / "instruction" /
+            "validation"), "-H", "instruction_tuned=True", "-H", "epoch=4", "-H", "learning_rate=0.05",
+            "-H", "max_train_samples=4", "-H", "max_val_samples=4", "-H", "max_input_length=96",
+            "-H", "lora_dropout=0", "--output-dir", str(job)]
+    assert main(argv) == 0, (job / "logs.txt").read_text()
+    losses = [json.loads(line)["eval_loss"] for line in (job / "metrics.jsonl").read_text().splitlines()]
+    best_epoch = min(range(1, 5), key=lambda epoch: losses[epoch])
+    assert best_epoch < 4 and losses[4] > losses[best_epoch], f"the run did not get worse at the end: {losses}"
+    assert f"best epoch: {best_epoch} " in (job / "logs.txt").read_text()
+
+    last_checkpoint = sorted((job / "checkpoints").glob("step-*"))[-1]
+    best = {k.replace(".default", ""): v for k, v in load_file(last_checkpoint / "best.safetensors").items()}
+    last = {k.replace(".default", ""): v for k, v in load_file(last_checkpoint / "trainable.safetensors").items()}
+    saved = load_file(job / "adapter" / "adapter_model.safetensors")
+    assert saved.keys() == best.keys()
+    assert all((saved[k] == best[k]).all() for k in saved)
+    assert any((saved[k] != last[k]).any() for k in saved)

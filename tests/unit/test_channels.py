@@ -21,6 +21,8 @@ from fmtune.data.channels import (
 from fmtune.data.readers import Row
 from fmtune.errors import DataError
 
+from ..data_support import jsonl, write
+
 SAMPLES = Path(__file__).parents[2] / "samples"
 
 # JumpStart's default template for decoder LLMs, spelled out (shared/reference/jumpstart.md).
@@ -56,16 +58,6 @@ def load(
         max_train_samples=max_train,
         max_val_samples=max_val,
     )
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def jsonl(path: Path, rows: list) -> Path:
-    return write(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def data_error(*args, **kwargs) -> str:

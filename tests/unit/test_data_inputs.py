@@ -19,6 +19,8 @@ from fmtune.data.readers import read_records
 from fmtune.data.templates import load_template
 from fmtune.errors import DataError
 
+from ..data_support import jsonl, write
+
 ROW = {"instruction": "Add the numbers.", "context": "2 and 3", "response": "5"}
 
 
@@ -32,16 +34,6 @@ def data_error(*args, **kwargs) -> str:
     with pytest.raises(DataError) as info:
         load(*args, **kwargs)
     return str(info.value)
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def jsonl(path: Path, rows: list) -> Path:
-    return write(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 # --- CSV -----------------------------------------------------------------------------------------------

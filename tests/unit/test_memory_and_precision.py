@@ -43,11 +43,23 @@ def test_advice_suggests_checkpointing_only_when_it_is_off():
 
 
 def test_checkpointing_auto_turns_on_only_when_the_plain_run_may_not_fit():
-    plain = _estimate()
+    plain, checkpointed = _estimate(), _estimate(gradient_checkpointing=True)
     roomy, tight = 2 * plain.per_device, plain.per_device / AUTO_CHECKPOINTING_SHARE * 0.99
-    assert not wants_checkpointing("auto", plain, roomy)
-    assert wants_checkpointing("auto", plain, tight)
-    assert wants_checkpointing("True", plain, roomy) and not wants_checkpointing("False", plain, tight)
+    assert not wants_checkpointing("auto", plain, checkpointed, roomy)
+    assert wants_checkpointing("auto", plain, checkpointed, tight)
+    assert wants_checkpointing("True", plain, checkpointed, roomy)
+    assert not wants_checkpointing("False", plain, checkpointed, tight)
+
+
+def test_checkpointing_auto_stays_off_where_it_would_not_lower_the_peak():
+    """A tiny model: checkpointing's fixed cost is more than the activations it saves."""
+    tiny = Shape(parameters=6_400_000, layers=2, hidden=64, intermediate=172, vocab=49_152, heads=4)
+    plain = estimate(tiny, trainable=10_000, batch_size=2, sequence_length=96, weight_format="fp32",
+                     bf16_activations=False, device_type="cpu")
+    checkpointed = estimate(tiny, trainable=10_000, batch_size=2, sequence_length=96, weight_format="fp32",
+                            bf16_activations=False, device_type="cpu", gradient_checkpointing=True)
+    assert checkpointed.per_device >= plain.per_device
+    assert not wants_checkpointing("auto", plain, checkpointed, plain.per_device)
 
 
 def test_precision_auto_picks_bf16_on_amx_cpus_only_and_the_setting_forces_either():

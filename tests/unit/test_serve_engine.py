@@ -1,5 +1,6 @@
 """The engine on tiny random models: requests that arrive together run in one batched `generate`, give the
-same text as alone, end row by row, route each row to its own adapter, and the queue has a limit."""
+same text as alone, end row by row, route each row to its own adapter, fail one by one, and the queue has a
+limit. Requests are batched by holding the engine while they are submitted, never by timing."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from fmtune.serve.decoding import Event, SamplingParams
-from fmtune.serve.engine import Engine, GenerationJob, Overloaded
+from fmtune.serve.engine import Engine, GenerationJob, Overloaded, RequestHandle
 
-from ..serve_support import build_tiny_llama, build_tiny_t5, make_lora_adapter, settings
+from ..serve_support import WAIT_S, build_tiny_llama, build_tiny_t5, finished, make_lora_adapter, settings
 
 PROMPTS = ["Hello", "The capital of France is", "def fibonacci(n):\n    return", "one two three four five six"]
 
@@ -30,7 +31,7 @@ def adapters(tmp_path_factory, tiny_dir) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def engine(tiny_dir, adapters):
-    engine = Engine.load(str(tiny_dir), adapters, settings(batch_wait_ms=100.0, max_batch_size=8))
+    engine = Engine.load(str(tiny_dir), adapters, settings(batch_wait_ms=0.0, max_batch_size=8))
     yield engine
     engine.close()
 
@@ -44,12 +45,17 @@ def job(engine: Engine, text: str, max_new: int = 8, *, temperature: float = 0.0
                          served.stop_token_ids if stop_ids is None else stop_ids)
 
 
+async def result(handle: RequestHandle) -> tuple[str, Event]:
+    return await asyncio.wait_for(handle.result(), WAIT_S)
+
+
 def together(engine: Engine, jobs: list[GenerationJob]) -> list[tuple[str, Event]]:
-    """Submitted as separate requests at the same moment (as concurrent HTTP clients do)."""
+    """Submitted as separate requests while the engine is held, so they share one batch (up to its size)."""
 
     async def run() -> list[tuple[str, Event]]:
-        handles = [engine.submit([j])[0] for j in jobs]
-        return await asyncio.gather(*(h.result() for h in handles))
+        with engine.held():
+            handles = [engine.submit([j])[0] for j in jobs]
+        return await asyncio.gather(*(result(h) for h in handles))
 
     return asyncio.run(run())
 
@@ -118,7 +124,8 @@ def test_queue_limit_refuses_beyond_batch_plus_queue_and_frees_slots(tiny_dir):
     engine = Engine.load(str(tiny_dir), None, settings(max_batch_size=1, max_queue=1, batch_wait_ms=0.0))
     try:
         async def run() -> None:
-            first = engine.submit([job(engine, PROMPTS[0], 50)])[0]
+            endless = job(engine, PROMPTS[0], 1_000_000, stop_ids=frozenset())  # ends only when cancelled
+            first = engine.submit([endless])[0]
             second = engine.submit([job(engine, PROMPTS[1], 2)])[0]
             with pytest.raises(Overloaded, match="limit of 2 concurrent requests"):
                 engine.submit([job(engine, PROMPTS[2], 2)])
@@ -127,14 +134,13 @@ def test_queue_limit_refuses_beyond_batch_plus_queue_and_frees_slots(tiny_dir):
             async for event in first.events():  # stop listening after the first text: the request is cancelled
                 if event.text:
                     break
-            _, ended = await second.result()
+            _, ended = await result(second)
             assert ended.finish_reason == "length"
             third = engine.submit([job(engine, PROMPTS[3], 2)])[0]  # slots are free again
-            assert (await third.result())[1].completion_tokens == 2
+            assert (await result(third))[1].completion_tokens == 2
 
         asyncio.run(run())
-        assert engine.metrics.counter_value("fmtune_generation_requests_total", model="llama",
-                                            finish_reason="cancelled") == 1
+        assert finished(engine, "llama", "cancelled") == 1
     finally:
         engine.close()
 
@@ -156,9 +162,75 @@ def test_a_failing_batch_reports_errors_and_the_engine_keeps_serving(engine, mon
     assert ok.error is None and ok.completion_tokens == 3
 
 
+def test_a_tiny_temperature_decodes_greedily_and_fails_nobody(engine):
+    """temperature=1e-300 used to overflow to inf/nan in sampling and fail every request of its batch."""
+    greedy = job(engine, PROMPTS[1], 6)
+    cold = [job(engine, PROMPTS[1], 6, temperature=t, seed=1) for t in (1e-300, 1e-40, 1e-6)]
+    others = [job(engine, PROMPTS[0], 6, temperature=1.0, seed=2), job(engine, PROMPTS[2], 6)]
+    calls = engine.generate_calls
+    results = together(engine, [greedy, *cold, *others])
+    assert engine.generate_calls == calls + 1
+    assert all(final.error is None for _, final in results), results
+    assert texts(results[:4]) == [results[0][0]] * 4  # colder than 1e-5 is greedy
+    assert texts(results[4:]) == texts(alone(engine, others))
+
+
+def test_a_row_whose_sampling_fails_fails_alone(engine, monkeypatch):
+    from fmtune.serve import decoding
+
+    real_sample = decoding.sample
+
+    def sample(logits, params, generator):
+        if params.seed == 666:
+            raise RuntimeError("simulated sampling failure")
+        return real_sample(logits, params, generator)
+
+    monkeypatch.setattr(decoding, "sample", sample)
+    healthy = [job(engine, PROMPTS[0], 5, temperature=0.8, seed=1), job(engine, PROMPTS[2], 5)]
+    doomed = job(engine, PROMPTS[1], 5, temperature=0.8, seed=666)
+    calls = engine.generate_calls
+    first, (_, failed), second = together(engine, [healthy[0], doomed, healthy[1]])
+    assert engine.generate_calls == calls + 1
+    assert failed.finish_reason == "error" and "simulated sampling failure" in failed.error
+    assert [first, second] == alone(engine, healthy)
+
+
+def test_a_batch_that_fails_gives_each_request_a_batch_of_its_own(engine, monkeypatch):
+    """A failure of the whole `generate` (e.g. caused by one input) is not charged to the rows batched with it."""
+    poison = job(engine, "poison pill", 4)
+    original = engine.model.generate
+
+    def generate(*args, input_ids, **kwargs):
+        if any(row[-len(poison.input_ids):].tolist() == poison.input_ids for row in input_ids):
+            raise RuntimeError("simulated failure caused by one input")
+        return original(*args, input_ids=input_ids, **kwargs)
+
+    monkeypatch.setattr(engine.model, "generate", generate)
+    healthy = [job(engine, PROMPTS[0], 4), job(engine, PROMPTS[3], 4, temperature=1.0, seed=9)]
+    first, (_, failed), second = together(engine, [healthy[0], poison, healthy[1]])
+    assert failed.finish_reason == "error" and "caused by one input" in failed.error
+    assert first[1].error is None and second[1].error is None
+    assert [first, second] == alone(engine, healthy)
+    assert engine.inflight == 0
+
+
+def test_held_engine_batches_whatever_the_timing(engine):
+    """Submitted while held, generated together once released: tests batch deterministically this way."""
+    async def run() -> None:
+        with engine.held():
+            handles = [engine.submit([job(engine, p, 2)])[0] for p in PROMPTS]
+            await asyncio.sleep(0.05)  # a generous window, in which a free engine would have started a batch
+            assert engine.running == 0 and engine.inflight == len(PROMPTS)
+        await asyncio.gather(*(result(h) for h in handles))
+
+    calls = engine.generate_calls
+    asyncio.run(run())
+    assert engine.generate_calls == calls + 1
+
+
 def test_text2text_model_generates_in_batches(tmp_path, embedded_model_dir):
     t5_dir = build_tiny_t5(tmp_path / "t5", embedded_model_dir)
-    engine = Engine.load(str(t5_dir), None, settings(batch_wait_ms=100.0))
+    engine = Engine.load(str(t5_dir), None, settings())
     try:
         assert engine.is_seq2seq
         jobs = [job(engine, p, 5) for p in PROMPTS[:3]]
@@ -184,7 +256,7 @@ def test_moe_model_saved_with_router_logits_still_batches(tmp_path, embedded_mod
                            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     MixtralForCausalLM(config).save_pretrained(tmp_path / "moe", safe_serialization=True)
     tokenizer.save_pretrained(tmp_path / "moe")
-    engine = Engine.load(str(tmp_path / "moe"), None, settings(batch_wait_ms=100.0))
+    engine = Engine.load(str(tmp_path / "moe"), None, settings())
     try:
         jobs = [job(engine, p, 3) for p in PROMPTS[:3]]
         batched = together(engine, jobs)
@@ -230,7 +302,7 @@ def test_adapters_must_be_safetensors_and_names_distinct(tmp_path, tiny_dir, ada
     pickled = tmp_path / "pickled"
     shutil.copytree(adapters["alpha"], pickled)
     (pickled / "adapter_model.safetensors").rename(pickled / "adapter_model.bin")
-    with pytest.raises(UserError, match="no \\*.safetensors weights"):
+    with pytest.raises(UserError, match=r"holds only pickled weights \(adapter_model.bin\)"):
         Engine.load(str(tiny_dir), {"x": str(pickled)}, settings())
     with pytest.raises(UserError, match="must differ from the base model's name"):
         Engine.load(str(tiny_dir), {"llama": adapters["alpha"]}, settings())

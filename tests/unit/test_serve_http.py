@@ -3,6 +3,7 @@ limits answered with 4xx JSON errors (and the server keeps serving), the wire fo
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -12,14 +13,25 @@ import pytest
 from fmtune.serve.engine import Engine
 from fmtune.serve.server import ServerThread
 
-from ..serve_support import API_KEY, build_tiny_llama, build_tiny_t5, make_lora_adapter, settings
+from ..serve_support import (
+    API_KEY,
+    batched,
+    build_tiny_llama,
+    build_tiny_t5,
+    finished,
+    make_lora_adapter,
+    raw_post,
+    requests_answered,
+    settings,
+    wait_until,
+)
 
 CONTEXT = 128  # the tiny model's max_position_embeddings
 CAP = 64
 MAX_BODY = 4096
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 ROUTES = [("POST", "/invocations"), ("POST", "/v1/completions"), ("POST", "/v1/chat/completions"),
-          ("GET", "/v1/models"), ("GET", "/metrics"), ("GET", "/no-such-route")]
+          ("GET", "/v1/models"), ("GET", "/metrics"), ("GET", "/openapi.json"), ("GET", "/no-such-route")]
 
 
 @pytest.fixture(scope="module")
@@ -150,18 +162,78 @@ def test_too_many_concurrent_requests_get_429_then_service_resumes(tiny_dir):
         with ServerThread(engine) as server, httpx.Client(base_url=server.url, headers=AUTH, trust_env=False,
                                                          timeout=60) as http:
             body = {"prompt": "Hello", "max_tokens": CAP, "temperature": 0, "stream": True}
-            with http.stream("POST", "/v1/completions", json=body) as stream:
-                assert stream.status_code == 200
+            with contextlib.ExitStack() as open_stream:
+                with engine.held():  # admitted but not generating: it keeps the only slot however fast it would be
+                    stream = open_stream.enter_context(http.stream("POST", "/v1/completions", json=body))
+                    assert stream.status_code == 200
+                    refused = complete(http)
+                    assert refused.status_code == 429 and "limit of 1 concurrent requests" in error_of(refused)
                 next(stream.iter_lines())  # the first chunk: the request is being generated
-                refused = complete(http)
-                assert refused.status_code == 429 and "limit of 1 concurrent requests" in error_of(refused)
             # the client went away mid-stream: its slot is released
-            for _ in range(50):
-                if (response := complete(http)).status_code == 200:
-                    break
-            assert response.status_code == 200
+            wait_until(lambda: engine.inflight == 0, "the abandoned stream to free its slot")
+            assert complete(http).status_code == 200
     finally:
         engine.close()
+
+
+def test_a_client_that_leaves_cancels_its_plain_request(server, http):
+    """A non-streaming request whose client went away kept generating; now it is cancelled and frees its slot."""
+    engine = server.engine
+    body = {"model": "llama", "prompt": "Hello", "max_tokens": CAP, "temperature": 0}
+    cancelled, closed = finished(engine, "llama", "cancelled"), requests_answered(engine, "/v1/completions", 499)
+    admitted = engine.admitted
+    with engine.held():  # the request waits, so the client surely leaves before it could end on its own
+        with raw_post(server.url, "/v1/completions", body):
+            wait_until(lambda: engine.admitted == admitted + 1, "the request to be queued")
+        wait_until(lambda: requests_answered(engine, "/v1/completions", 499) == closed + 1,
+                   "the server to notice that the client left")
+    wait_until(lambda: finished(engine, "llama", "cancelled") == cancelled + 1, "the request to be cancelled")
+    assert engine.inflight == 0
+    assert complete(http).status_code == 200
+
+
+def test_a_tiny_temperature_does_not_fail_the_requests_batched_with_it(server, http):
+    """temperature=1e-300 (or 1e-40 in chat) among three normal requests made all four answer 500."""
+    chat_body = {"model": "llama", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5}
+    calls = [
+        lambda: complete(http, "Hello", max_tokens=5, temperature=1e-300),
+        lambda: http.post("/v1/chat/completions", json={**chat_body, "temperature": 1e-40}),
+        lambda: complete(http, "The capital of France is", max_tokens=5, temperature=0.9, seed=1),
+        lambda: http.post("/invocations", json={"inputs": "Bye", "parameters": {"max_new_tokens": 5}}),
+    ]
+    generate_calls = server.engine.generate_calls
+    responses = batched(server.engine, calls)
+    assert server.engine.generate_calls == generate_calls + 1  # they did share one batch
+    assert [r.status_code for r in responses] == [200] * 4, [r.text for r in responses]
+    assert responses[0].json()["choices"][0]["text"] == complete(http, "Hello", max_tokens=5).json()["choices"][0][
+        "text"]  # as cold as that is greedy
+
+
+@pytest.mark.parametrize(("field", "value"), [("temperature", 1e308), ("temperature", -0.5), ("top_p", 0),
+                                              ("top_p", 2), ("top_k", 0), ("max_new_tokens", 0)])
+def test_invocations_check_sampling_fields_as_v1_does(http, field, value):
+    openai_field = "max_tokens" if field == "max_new_tokens" else field
+    for path, body, where in (
+        ("/invocations", {"inputs": "hi", "parameters": {field: value}}, f"parameters.{field}"),
+        ("/invocations", {"text_inputs": "hi", field: value}, field),
+        ("/v1/completions", {"prompt": "hi", openai_field: value}, openai_field),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], openai_field: value},
+         openai_field),
+    ):
+        response = http.post(path, json=body)
+        assert response.status_code == 422, (path, response.text)
+        message = error_of(response)
+        assert f"{where}: Input should be" in message and f"(got {json.dumps(value)})" in message, message
+
+
+@pytest.mark.parametrize("path", ["/invocations", "/v1/completions", "/v1/chat/completions"])
+def test_deeply_nested_json_is_a_400(http, path):
+    response = http.post(path, content=b"[" * (MAX_BODY - 10), headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and "at most 64 levels" in error_of(response)  # was a RecursionError (500)
+    nested = b'{"prompt": "hi", "inputs": "hi", "extra": ' + b"[" * 70 + b"]" * 70 + b"}"
+    response = http.post(path, content=nested, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and "71 levels deep" in error_of(response)
+    assert complete(http).status_code == 200
 
 
 # --- wire formats ---------------------------------------------------------------------------------------
@@ -258,3 +330,13 @@ def test_flan_t5_payload_on_a_text2text_model(tmp_path, embedded_model_dir):
             assert len(both.json()["generated_texts"]) == 2
     finally:
         engine.close()
+
+
+def test_a_chat_template_that_refuses_the_messages_is_a_400(server, http, monkeypatch):
+    """Templates such as Llama 2's raise on roles that do not alternate: that is the client's error, not a 500."""
+    refusing = "{% if messages|length > 1 %}{{ raise_exception('roles must alternate') }}{% endif %}{{ 'x' }}"
+    monkeypatch.setattr(server.engine.tokenizer, "chat_template", refusing)
+    assert server.engine.base.prompt_format.chat_template is None  # the tokenizer's template applies
+    twice = [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]
+    response = http.post("/v1/chat/completions", json={"model": "llama", "messages": twice, "max_tokens": 2})
+    assert response.status_code == 400 and "roles must alternate" in error_of(response)

@@ -15,11 +15,21 @@ import torch
 
 from fmtune.cli.main import main
 from fmtune.errors import UserError
-from fmtune.serve.decoding import Detokenizer, StopStrings, sample
+from fmtune.serve.decoding import Detokenizer, SamplingParams, StopStrings, sample
 from fmtune.serve.engine import left_pad, model_context_length
 from fmtune.serve.metrics import Metrics
-from fmtune.serve.protocol import ApiError, ChatRequest, CompletionRequest, parse_json, stop_list, validate
-from fmtune.serve.registry import EndpointRecord, get_endpoint, list_endpoints, register
+from fmtune.serve.protocol import (
+    MAX_JSON_DEPTH,
+    ApiError,
+    ChatRequest,
+    CompletionRequest,
+    TextGenerationRequest,
+    json_depth,
+    parse_json,
+    stop_list,
+    validate,
+)
+from fmtune.serve.registry import EndpointRecord, check_name, get_endpoint, list_endpoints, register
 from fmtune.serve.settings import ServeSettings
 
 SRC = Path(__file__).parents[2] / "src"
@@ -82,14 +92,28 @@ def test_detokenizer_deltas_add_up_to_the_full_text(smollm_tokenizer):
 def test_sampling_is_reproducible_with_a_seed_and_top_p_narrows_it():
     logits = torch.tensor([2.0, 1.9, 1.8, -5.0])
 
-    def draws(seed: int, top_p: float) -> list[int]:
+    def draws(seed: int, top_p: float, top_k: int | None = None) -> list[int]:
         generator = torch.Generator().manual_seed(seed)
-        return [sample(logits, 1.0, top_p, generator) for _ in range(50)]
+        params = SamplingParams(1, temperature=1.0, top_p=top_p, top_k=top_k)
+        return [sample(logits, params, generator) for _ in range(50)]
 
     assert draws(7, 1.0) == draws(7, 1.0)
     assert draws(7, 1.0) != draws(8, 1.0)
     assert set(draws(7, 1.0)) >= {0, 1, 2}
     assert set(draws(7, 0.01)) == {0}  # only the most likely token is left
+    assert set(draws(7, 1.0, top_k=2)) == {0, 1}
+
+
+@pytest.mark.parametrize("temperature", [1e-300, 1e-40, 1e-6, 1e-5, 1e-3, 2.0])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_sampling_is_numerically_safe_at_any_temperature(temperature, dtype):
+    """Dividing logits by 1e-300 overflowed to inf and softmax gave nan ("probability tensor contains inf")."""
+    logits = torch.tensor([30.0, 29.5, -20.0, 5.0, float("-inf")], dtype=dtype)
+    params = SamplingParams(1, temperature=temperature, top_p=0.9, top_k=3)
+    tokens = {sample(logits, params, torch.Generator().manual_seed(seed)) for seed in range(20)}
+    assert tokens <= {0, 1}
+    if temperature < 1e-5:
+        assert params.greedy and tokens == {0}
 
 
 def test_left_pad_aligns_prompts_on_the_right():
@@ -147,6 +171,43 @@ def test_field_problems_are_a_422_listing_every_field():
     assert "messages:" in info.value.message
 
 
+@pytest.mark.parametrize(("field", "value", "bound"), [
+    ("temperature", 1e308, "less than or equal to 2"), ("temperature", -1, "greater than or equal to 0"),
+    ("temperature", float("nan"), "finite number"), ("top_p", 0, "greater than 0"), ("top_p", 1.5, "1"),
+    ("top_k", 0, "greater than or equal to 1"),
+])
+def test_jumpstart_and_openai_bodies_check_sampling_fields_alike(field, value, bound):
+    """/invocations accepted temperature=1e308: every route now shares one definition of each sampling field."""
+    messages = []
+    for model, body, where in ((CompletionRequest, {"prompt": "hi", field: value}, field),
+                               (TextGenerationRequest, {"inputs": "hi", "parameters": {field: value}},
+                                f"parameters.{field}")):
+        with pytest.raises(ApiError) as info:
+            validate(model, body)
+        assert info.value.status == 422 and f"{where}: " in info.value.message and bound in info.value.message
+        assert json.dumps(value) in info.value.message  # the value the client sent
+        messages.append(info.value.message.split(": ", 2)[-1])
+    assert messages[0] == messages[1]
+
+
+def test_deeply_nested_bodies_are_a_400_not_a_recursion_error():
+    with pytest.raises(ApiError) as info:
+        parse_json(b"[" * 100_000)
+    assert info.value.status == 400 and "100000 levels deep" in info.value.message
+    assert f"at most {MAX_JSON_DEPTH}" in info.value.message
+    deepest = b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH
+    assert json_depth(deepest) == MAX_JSON_DEPTH and parse_json(deepest)
+    with pytest.raises(ApiError):
+        parse_json(b"[" + deepest + b"]")
+    assert json_depth(b'{"a": "[[[[{{{", "b": "\\\"]]", "c": [1, {"d": []}]}') == 4  # brackets in strings are text
+
+
+def test_a_lone_surrogate_is_a_400():
+    with pytest.raises(ApiError) as info:
+        parse_json(b'{"prompt": "\\ud800"}')
+    assert info.value.status == 400 and "surrogate" in info.value.message
+
+
 def test_stop_accepts_a_string_or_a_list():
     assert stop_list("###") == ("###",)
     assert stop_list(["a", "", "b"]) == ("a", "b")
@@ -184,7 +245,7 @@ def test_registry_lists_live_endpoints_and_drops_dead_and_recycled_ones(home):
     alive = subprocess.Popen([*sleeper, "fmtune-endpoint"])  # an fmtune process
     other = subprocess.Popen(sleeper)  # a live pid that is not fmtune (as after pid reuse)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
+    dead.wait(timeout=60)
     try:
         for name, process in (("alive", alive), ("other", other), ("dead", dead)):
             register(EndpointRecord(name=name, url="http://127.0.0.1:1", pid=process.pid, model="m"))
@@ -194,7 +255,7 @@ def test_registry_lists_live_endpoints_and_drops_dead_and_recycled_ones(home):
     finally:
         for process in (alive, other):
             process.kill()
-            process.wait()
+            process.wait(timeout=60)
 
 
 def test_registry_record_has_no_secret(home):
@@ -242,6 +303,16 @@ def test_endpoint_commands_do_not_import_torch(home):
                             env={**os.environ, "PYTHONPATH": str(SRC), "FMTUNE_HOME": str(home)})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("False")
+
+
+@pytest.mark.parametrize("name", ["abc\n", "abc\n\n", "\nabc", "a b", "", "-abc", "x" * 64])
+def test_endpoint_names_are_checked_whole(name):
+    with pytest.raises(UserError, match="endpoint name"):
+        check_name(name)
+
+
+def test_endpoint_names_that_are_fine():
+    assert check_name("abc") == "abc" and check_name("my-job.v2_1") == "my-job.v2_1" and check_name("x" * 63)
 
 
 def test_get_endpoint_unknown_is_none():

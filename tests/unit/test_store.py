@@ -175,7 +175,7 @@ def test_process_state_alive_gone_reused():
     child.kill()
     time.sleep(0.2)
     assert process_state(child.pid, identity) == "gone"  # a zombie (not reaped yet) is not alive
-    child.wait()
+    child.wait(timeout=60)
     assert process_state(child.pid, identity) == "gone"
 
 
@@ -186,7 +186,7 @@ def test_a_killed_job_reads_as_failed_with_how_to_resume(store, tmp_path):
     JobLayout(job_dir).write_status("InProgress", None, child.pid)
     assert store.require("crashy").status == "InProgress"
     os.kill(child.pid, signal.SIGKILL)
-    child.wait()
+    child.wait(timeout=60)
     record = store.require("crashy")
     assert record.status == "Failed" and record.ended
     assert record.failure_reason == (
@@ -210,7 +210,7 @@ def test_a_pending_job_whose_process_is_gone_is_failed_too(store, tmp_path):
     add(store, tmp_path, "never-started")
     child = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
     store.set_process("never-started", child.pid, process_identity(child.pid))
-    child.wait()
+    child.wait(timeout=60)
     assert store.require("never-started").status == "Failed"
 
 
@@ -218,7 +218,7 @@ def test_a_finished_process_whose_store_write_was_lost_keeps_its_own_result(stor
     job_dir = add(store, tmp_path, "quiet")
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     store.set_status("quiet", "InProgress", pid=child.pid, proc_start=process_identity(child.pid))
-    child.wait()
+    child.wait(timeout=60)
     JobLayout(job_dir).write_status("Completed", None, child.pid)  # status.json from that same process
     assert store.require("quiet").status == "Completed"
 
@@ -232,7 +232,7 @@ def test_live_job_stays_in_progress(store, tmp_path):
             assert store.require("busy").status == "InProgress"
     finally:
         child.kill()
-        child.wait()
+        child.wait(timeout=60)
 
 
 def test_reading_creates_no_state(home):

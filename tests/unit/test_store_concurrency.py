@@ -76,7 +76,7 @@ def test_two_writers_and_concurrent_jobs_list_readers_never_see_a_locked_databas
         job_dirs.append(job_dir)
     # A job whose process is gone: the first reader to see it writes Failed (readers write too).
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
+    dead.wait(timeout=60)
     store.add("dead", str(tmp_path / "jobs" / "dead"), "m", {})
     store.set_process("dead", dead.pid, None)
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fmtune.errors import UserError
+
 GiB = 1024**3
 BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "int8": 1.0, "nf4": 0.5}
 RUNTIME_OVERHEAD = {"cpu": 0.5 * GiB, "cuda": 0.8 * GiB}
@@ -121,12 +123,29 @@ def count_parameters(config: Any) -> int:
     return sum(p.numel() for p in _meta_model(config).parameters())
 
 
-def available_memory(device_type: str) -> float:
-    """Free memory on one device: MemAvailable for CPU, free CUDA memory of device 0 for GPUs."""
-    if device_type == "cuda":
-        import torch
+MEMORY_CAP_ENV = "FMTUNE_MEMORY_GIB"  # plan for at most this much per device (a shared machine, a quota)
 
-        return float(torch.cuda.mem_get_info(0)[0])
+
+def available_memory(device_type: str) -> float:
+    """Free memory on one device (MemAvailable for CPU, free CUDA memory of device 0 for GPUs), capped by
+    $FMTUNE_MEMORY_GIB when it is set."""
+    free = _free_cuda() if device_type == "cuda" else _free_ram()
+    cap = os.environ.get(MEMORY_CAP_ENV, "").strip()
+    if not cap:
+        return free
+    try:
+        return min(free, float(cap) * GiB)
+    except ValueError:
+        raise UserError(f"{MEMORY_CAP_ENV}={cap!r}: must be a number of GiB, e.g. {MEMORY_CAP_ENV}=16.") from None
+
+
+def _free_cuda() -> float:
+    import torch
+
+    return float(torch.cuda.mem_get_info(0)[0])
+
+
+def _free_ram() -> float:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
@@ -136,11 +155,14 @@ def available_memory(device_type: str) -> float:
     return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
 
 
-def wants_checkpointing(setting: str, without: MemoryEstimate, available: float) -> bool:
-    """gradient_checkpointing: "True"/"False" as given; "auto": only when the run without it may not fit."""
+def wants_checkpointing(
+    setting: str, without: MemoryEstimate, checkpointed: MemoryEstimate, available: float
+) -> bool:
+    """gradient_checkpointing: "True"/"False" as given; "auto": only when the run without it may not fit and
+    checkpointing lowers the peak (for a small model its fixed cost can outweigh the activations it saves)."""
     if setting != "auto":
         return setting == "True"
-    return without.per_device > AUTO_CHECKPOINTING_SHARE * available
+    return without.per_device > AUTO_CHECKPOINTING_SHARE * available and checkpointed.per_device < without.per_device
 
 
 def advice(estimate: MemoryEstimate, available: float, weight_format: str, gradient_checkpointing: bool) -> str:

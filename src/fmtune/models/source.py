@@ -204,11 +204,8 @@ def brought_model_task(source: ModelSource, remote_code: RemoteCode) -> str:
             "which is not a text-generation or text2text language model that transformers can train. fmtune "
             "fine-tunes causal LMs (Llama, Mistral, GPT-2, ...) and encoder-decoders (T5, ...)."
         )
-    if source.kind == "local" and not any(Path(where).glob("*.safetensors")):
-        raise UserError(
-            f"{where}: no *.safetensors weights. fmtune loads safetensors only (pickled .bin files can run code "
-            "when loaded); convert them once, e.g. `model.save_pretrained(dir, safe_serialization=True)`."
-        )
+    if source.kind == "local":
+        require_safetensors(Path(where), "model")
     return task
 
 

@@ -192,9 +192,9 @@ def check_memory(setup: Setup, sequence_length: int, log: JobLog) -> bool:
         )
 
     available = memory.available_memory(setup.device.type)
-    without = estimate_with(False)
-    checkpointing = memory.wants_checkpointing(hp.gradient_checkpointing, without, available)
-    estimate = estimate_with(True) if checkpointing else without
+    without, checkpointed = estimate_with(False), estimate_with(True)
+    checkpointing = memory.wants_checkpointing(hp.gradient_checkpointing, without, checkpointed, available)
+    estimate = checkpointed if checkpointing else without
     log(f"memory: {shape.parameters / 1e6:.1f}M parameters ({fmt}); batch {hp.per_device_train_batch_size} x "
         f"{sequence_length} tokens (the longest sequence); estimated peak {estimate.describe()}; "
         f"{available / memory.GiB:.1f} GiB available")

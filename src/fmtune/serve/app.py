@@ -2,6 +2,7 @@
 
 One guard in front of every route checks the API key (all routes but /health), the body size, and
 records Prometheus metrics; handlers validate, check token limits, then queue work on the engine.
+Handlers read raw bodies (to bound their nesting and word their errors); /openapi.json still describes them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fmtune.serve.decoding import Event, SamplingParams
@@ -35,7 +39,9 @@ from fmtune.serve.protocol import (
 )
 
 log = logging.getLogger("fmtune.serve")
-ROUTES = ("/invocations", "/v1/completions", "/v1/chat/completions", "/v1/models", "/health", "/metrics")
+ROUTES = ("/invocations", "/v1/completions", "/v1/chat/completions", "/v1/models", "/health", "/metrics",
+          "/openapi.json")
+BODY_MODELS = (CompletionRequest, ChatRequest, TextGenerationRequest, Text2TextRequest)
 OPEN_ROUTES = ("/health",)
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -45,7 +51,8 @@ Send = Callable[[Message], Awaitable[None]]
 
 def create_app(engine: Engine) -> FastAPI:
     settings = engine.settings
-    app = FastAPI(title="fmtune endpoint", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="fmtune endpoint", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+    app.openapi = lambda: openapi_schema(app)  # type: ignore[method-assign]
     app.state.engine = engine
     app.add_middleware(Guard, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes,
                        metrics=engine.metrics)
@@ -83,7 +90,7 @@ def create_app(engine: Engine) -> FastAPI:
                   "root": engine.base.name, "parent": engine.base.name} for name in engine.adapters]
         return {"object": "list", "data": data}
 
-    @app.post("/v1/completions")
+    @app.post("/v1/completions", openapi_extra=json_body(CompletionRequest))
     async def completions(request: Request) -> Any:
         body = validate(CompletionRequest, parse_json(await request.body()))
         if body.logprobs is not None:
@@ -98,7 +105,7 @@ def create_app(engine: Engine) -> FastAPI:
             limit = plan_new_tokens(engine, len(ids), body.max_tokens, 16, "max_tokens")
             for j in range(body.n):
                 params = SamplingParams(limit, body.temperature, body.top_p, seed_for(body.seed, j),
-                                        stop_list(body.stop))
+                                        stop_list(body.stop), body.top_k)
                 jobs.append(GenerationJob(ids, params, served, served.stop_token_ids))
                 texts.append(prompt if body.echo else "")
         handles = submit(engine, jobs)
@@ -126,7 +133,7 @@ def create_app(engine: Engine) -> FastAPI:
                            "choices": [], "usage": usage.body()}
 
             return sse(events())
-        results = await collect(handles)
+        results = await collect(request, handles)
         usage = Usage()
         choices = []
         for index, ((text, final), echo) in enumerate(zip(results, texts, strict=True)):
@@ -136,7 +143,7 @@ def create_app(engine: Engine) -> FastAPI:
         return {"id": ident, "object": "text_completion", "created": created, "model": served.name,
                 "choices": choices, "usage": usage.body()}
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", openapi_extra=json_body(ChatRequest))
     async def chat_completions(request: Request) -> Any:
         body = validate(ChatRequest, parse_json(await request.body()))
         if body.logprobs:
@@ -146,13 +153,13 @@ def create_app(engine: Engine) -> FastAPI:
         served = pick_model(engine, body.model)
         messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
                     for m in body.messages]
-        text, templated = render_chat(engine.tokenizer, served.prompt_format, messages)
+        text, templated = chat_prompt(engine, served, messages)
         ids = encode(engine, text, add_special_tokens=not templated)
         requested = body.max_completion_tokens or body.max_tokens
         limit = plan_new_tokens(engine, len(ids), requested, engine.settings.default_max_new_tokens, "max_tokens")
         jobs = [
             GenerationJob(ids, SamplingParams(limit, body.temperature, body.top_p, seed_for(body.seed, j),
-                                              stop_list(body.stop)), served, served.chat_stop_token_ids)
+                                              stop_list(body.stop), body.top_k), served, served.chat_stop_token_ids)
             for j in range(body.n)
         ]
         handles = submit(engine, jobs)
@@ -181,7 +188,7 @@ def create_app(engine: Engine) -> FastAPI:
                            "choices": [], "usage": usage.body()}
 
             return sse(events())
-        results = await collect(handles)
+        results = await collect(request, handles)
         usage = Usage()
         choices = []
         for index, (text, final) in enumerate(results):
@@ -191,13 +198,13 @@ def create_app(engine: Engine) -> FastAPI:
         return {"id": ident, "object": "chat.completion", "created": created, "model": served.name,
                 "choices": choices, "usage": usage.body()}
 
-    @app.post("/invocations")
+    @app.post("/invocations", openapi_extra=json_body(TextGenerationRequest, Text2TextRequest))
     async def invocations(request: Request) -> Any:
         data = parse_json(await request.body())
         if isinstance(data, dict) and "text_inputs" in data:
-            return await text2text(engine, validate(Text2TextRequest, data))
+            return await text2text(request, engine, validate(Text2TextRequest, data))
         if isinstance(data, dict) and "inputs" in data:
-            return await text_generation(engine, validate(TextGenerationRequest, data))
+            return await text_generation(request, engine, validate(TextGenerationRequest, data))
         raise ApiError(422, 'expected a JumpStart payload: {"inputs": "...", "parameters": {...}} (text generation) '
                             'or {"text_inputs": "...", "max_length": ...} (Flan-T5).', param="inputs")
 
@@ -207,7 +214,7 @@ def create_app(engine: Engine) -> FastAPI:
 # --- JumpStart payloads --------------------------------------------------------------------------
 
 
-async def text_generation(engine: Engine, body: TextGenerationRequest) -> list[dict[str, str]]:
+async def text_generation(request: Request, engine: Engine, body: TextGenerationRequest) -> list[dict[str, str]]:
     """[{"generated_text": ...}] per input (Llama 2 models answer with "generation", as JumpStart's do)."""
     served = pick_model(engine, body.model)
     p = body.parameters
@@ -220,15 +227,15 @@ async def text_generation(engine: Engine, body: TextGenerationRequest) -> list[d
         ids = encode(engine, text, add_special_tokens=True)
         limit = plan_new_tokens(engine, len(ids), p.max_new_tokens, engine.settings.default_max_new_tokens,
                                 "parameters.max_new_tokens")
-        params = SamplingParams(limit, temperature, p.top_p or 1.0, p.seed, stop_list(p.stop))
+        params = SamplingParams(limit, temperature, p.top_p or 1.0, p.seed, stop_list(p.stop), p.top_k)
         jobs.append(GenerationJob(ids, params, served, served.stop_token_ids))
-    results = await collect(submit(engine, jobs))
+    results = await collect(request, submit(engine, jobs))
     key = response_key(served)
     return [{key: (prompt if p.return_full_text else "") + text} for prompt, (text, _) in zip(inputs, results,
                                                                                                strict=True)]
 
 
-async def text2text(engine: Engine, body: Text2TextRequest) -> dict[str, list[str]]:
+async def text2text(request: Request, engine: Engine, body: Text2TextRequest) -> dict[str, list[str]]:
     served = pick_model(engine, body.model)
     inputs = [body.text_inputs] if isinstance(body.text_inputs, str) else body.text_inputs
     if not inputs:
@@ -241,9 +248,9 @@ async def text2text(engine: Engine, body: Text2TextRequest) -> dict[str, list[st
         limit = plan_new_tokens(engine, len(ids), requested, engine.settings.default_max_new_tokens, "max_length")
         for j in range(body.num_return_sequences):
             params = SamplingParams(limit, temperature, body.top_p or 1.0, seed_for(body.seed, j),
-                                    stop_list(body.stop))
+                                    stop_list(body.stop), body.top_k)
             jobs.append(GenerationJob(ids, params, served, served.stop_token_ids))
-    results = await collect(submit(engine, jobs))
+    results = await collect(request, submit(engine, jobs))
     return {"generated_texts": [text for text, _ in results]}
 
 
@@ -264,6 +271,18 @@ def pick_model(engine: Engine, name: str | None) -> ServedModel:
         raise ApiError(404, f"model '{name}' is not served here; available: {', '.join(engine.model_names())} "
                             "(GET /v1/models).", param="model", code="model_not_found")
     return served
+
+
+def chat_prompt(engine: Engine, served: ServedModel, messages: list[dict[str, str]]) -> tuple[str, bool]:
+    """The model's input for a chat; a template that refuses the messages (e.g. roles that do not alternate,
+    as Llama 2's demands) is the client's error."""
+    from jinja2 import TemplateError
+
+    try:
+        return render_chat(engine.tokenizer, served.prompt_format, messages)
+    except TemplateError as err:
+        raise ApiError(400, f"messages: the chat template of '{served.name}' refuses them: {err}",
+                       param="messages", code="invalid_messages") from None
 
 
 def encode(engine: Engine, text: str, *, add_special_tokens: bool) -> list[int]:
@@ -310,12 +329,31 @@ def submit(engine: Engine, jobs: list[GenerationJob]) -> list[RequestHandle]:
         raise ApiError(429, str(err), kind="rate_limit_error", code="too_many_requests") from None
 
 
-async def collect(handles: list[RequestHandle]) -> list[tuple[str, Event]]:
-    results = await asyncio.gather(*(handle.result() for handle in handles))
-    for _, final in results:
+async def collect(request: Request, handles: list[RequestHandle]) -> list[tuple[str, Event]]:
+    """Every generation's text and final event. A client that leaves first cancels them: they free their slots."""
+    results = asyncio.ensure_future(asyncio.gather(*(handle.result() for handle in handles)))
+    gone = asyncio.ensure_future(disconnected(request))
+    try:
+        done, _ = await asyncio.wait({results, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:  # also when this handler itself is cancelled
+        gone.cancel()
+        if not results.done():
+            for handle in handles:
+                handle.cancel()
+            results.cancel()
+    if results not in done:
+        raise ApiError(499, "the client closed the connection before the answer was ready; generation was stopped.",
+                       code="client_closed_request")
+    for _, final in results.result():
         if final.error:
             raise ApiError(500, final.error, kind="server_error")
-    return results
+    return results.result()
+
+
+async def disconnected(request: Request) -> None:
+    """Returns once the client has gone (after the body, ASGI servers send nothing but http.disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def merged(handles: list[RequestHandle]) -> AsyncIterator[tuple[int, Event]]:
@@ -338,6 +376,24 @@ async def merged(handles: list[RequestHandle]) -> AsyncIterator[tuple[int, Event
             task.cancel()
         for handle in handles:
             handle.cancel()
+
+
+def json_body(*models: type[BaseModel]) -> dict[str, Any]:
+    """openapi_extra declaring the JSON body a route reads itself (one of `models`, in components/schemas)."""
+    refs = [{"$ref": f"#/components/schemas/{model.__name__}"} for model in models]
+    schema = refs[0] if len(refs) == 1 else {"anyOf": refs}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def openapi_schema(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus the body models that `json_body` refers to."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        _, definitions = models_json_schema([(model, "validation") for model in BODY_MODELS],
+                                            ref_template="#/components/schemas/{model}")
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions["$defs"])
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def sse(chunks: AsyncIterator[dict[str, Any]]) -> StreamingResponse:

@@ -4,29 +4,39 @@ token limit, stop tokens and stop strings, and streams its text as soon as it is
 transformers applies one sampling setting to a whole batch, so the batch runs in greedy mode and
 `RowSampler` (a logits processor) draws each sampling row's token with that row's own generator, then
 leaves only that token possible. `RowStopper` (a stopping criterion, called once per step with every
-row's newest token) ends rows one by one and hands out text deltas.
+row's newest token) ends rows one by one and hands out text deltas. A row whose own work fails (sampling,
+decoding) ends alone with an error; the rest of the batch goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+log = logging.getLogger("fmtune.serve")
 FinishReason = str  # "stop" (EOS or a stop string), "length", "cancelled", "error"
+GREEDY_BELOW = 1e-5  # a colder temperature leaves all mass on the top token anyway; dividing by it overflows
 
 
 @dataclass(frozen=True)
 class SamplingParams:
     max_new_tokens: int
-    temperature: float = 0.0  # 0: greedy
+    temperature: float = 0.0  # below GREEDY_BELOW: greedy
     top_p: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    top_k: int | None = None  # None: no limit
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature < GREEDY_BELOW
 
 
 @dataclass
@@ -159,6 +169,15 @@ class Row:
                         completion_tokens=self.completion_tokens, error=error,
                         token_ids=list(self.detokenizer.tokens)))
 
+    @contextlib.contextmanager
+    def failing_alone(self, what: str) -> Iterator[None]:
+        """An exception in this row's own work ends this row with an error, not the whole batch."""
+        try:
+            yield
+        except Exception as err:
+            log.exception("%s failed for one row", what)
+            self.finish("error", flush=False, error=f"{what} failed: {type(err).__name__}: {err}")
+
     def _send(self, text: str) -> None:
         if text:
             self.emit(Event(text=text))
@@ -172,11 +191,12 @@ class RowSampler:
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         for i, row in enumerate(self.rows):
-            if row.done or row.params.temperature <= 0:
+            if row.done or row.params.greedy:
                 continue
-            token = sample(scores[i], row.params.temperature, row.params.top_p, self._generator(row, scores.device))
-            scores[i] = float("-inf")
-            scores[i, token] = 0.0
+            with row.failing_alone("sampling"):
+                token = sample(scores[i], row.params, self._generator(row, scores.device))
+                scores[i] = float("-inf")
+                scores[i, token] = 0.0
         return scores
 
     @staticmethod
@@ -188,13 +208,20 @@ class RowSampler:
         return row.generator
 
 
-def sample(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator) -> int:
-    """One token from softmax(logits / temperature), restricted to the top_p probability mass."""
-    logits = logits.float() / temperature
-    if top_p < 1.0:
+def sample(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator) -> int:
+    """One token from softmax(logits / temperature), restricted to the top_k tokens and the top_p probability mass.
+
+    In float32, shifted so the largest logit is 0 before scaling: no temperature overflows to inf or nan."""
+    logits = logits.float()
+    if params.greedy:
+        return int(logits.argmax())
+    logits = (logits - logits.max()) / params.temperature
+    if params.top_k is not None and params.top_k < logits.numel():
+        logits[logits < torch.topk(logits, params.top_k).values[-1]] = float("-inf")
+    if params.top_p < 1.0:
         ordered, order = torch.sort(logits, descending=True)
         probs = torch.softmax(ordered, dim=-1)
-        outside = torch.cumsum(probs, dim=-1) - probs > top_p  # keeps at least the most likely token
+        outside = torch.cumsum(probs, dim=-1) - probs > params.top_p  # keeps at least the most likely token
         ordered[outside] = float("-inf")
         logits = torch.full_like(logits, float("-inf")).scatter(0, order, ordered)
     probs = torch.softmax(logits, dim=-1)
@@ -210,5 +237,6 @@ class RowStopper:
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         newest = input_ids[:, -1].tolist()
         for row, token in zip(self.rows, newest, strict=True):
-            row.step(token)
+            with row.failing_alone("decoding"):
+                row.step(token)
         return torch.tensor([row.done for row in self.rows], dtype=torch.bool, device=input_ids.device)

@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import torch
 
 from fmtune.data.prompting import PromptFormat, end_of_turn_ids
 from fmtune.errors import UserError
+from fmtune.models.source import require_safetensors
 from fmtune.paths import jobs_dir
 from fmtune.serve.decoding import Event, Row, RowSampler, RowStopper, SamplingParams
 from fmtune.serve.metrics import BATCH_BUCKETS, Metrics, endpoint_metrics
@@ -119,11 +120,14 @@ class Engine:
         self.context_length = context_length
         self.metrics = metrics or endpoint_metrics()
         self.generate_calls = 0  # batched `generate` calls so far (tests and /metrics read it)
+        self.admitted = 0  # generations ever queued (tests wait on it to know a request has arrived)
         self._queue: queue.Queue[RequestHandle] = queue.Queue()
         self._lock = threading.Lock()
         self._inflight = 0
         self._running = 0
         self._stop = threading.Event()
+        self._open = threading.Event()  # cleared by `held()`: the worker starts no batch
+        self._open.set()
         self._worker: threading.Thread | None = None
         tokenizer("warm-up")  # a fast tokenizer may reset its padding state on first use: do it before threads share it
         self.metrics.gauge("fmtune_requests_running", lambda: self._running)
@@ -182,10 +186,31 @@ class Engine:
 
     def close(self) -> None:
         self._stop.set()
+        self._open.set()
         if self._worker is not None:
             self._worker.join(timeout=30)
         while not self._queue.empty():  # nobody will generate these any more
             self._finish_unstarted(self._queue.get_nowait(), "cancelled", "the endpoint is shutting down")
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Start no batch until the block ends: what is submitted meanwhile is generated together (up to
+        max_batch_size), whatever the timing. Tests use it to batch requests deterministically."""
+        self._open.clear()
+        try:
+            yield
+        finally:
+            self._open.set()
+
+    @property
+    def inflight(self) -> int:
+        """Generations queued or running."""
+        return self._inflight
+
+    @property
+    def running(self) -> int:
+        """Generations in the batch being generated now."""
+        return self._running
 
     def model_names(self) -> list[str]:
         return [self.base.name, *self.adapters]
@@ -206,6 +231,7 @@ class Engine:
                     f"({self.settings.max_batch_size} generating, {self.settings.max_queue} queued); retry later."
                 )
             self._inflight += len(jobs)
+            self.admitted += len(jobs)
         loop = asyncio.get_running_loop()
         handles = [RequestHandle(job, loop) for job in jobs]
         for handle in handles:
@@ -217,25 +243,34 @@ class Engine:
 
     def _work(self) -> None:
         while not self._stop.is_set():
-            try:
-                first = self._queue.get(timeout=0.1)
+            self._run(self._next_batch())
+
+    def _next_batch(self) -> list[RequestHandle]:
+        """The waiting requests, up to max_batch_size: the first, and those arriving within batch_wait_ms."""
+        try:
+            first = self._queue.get(timeout=0.1)
+        except queue.Empty:
+            return []
+        while not self._open.wait(timeout=0.1):  # held: let the rest arrive (close() opens it)
+            pass
+        batch = [first]
+        deadline = time.monotonic() + self.settings.batch_wait_ms / 1000
+        while len(batch) < self.settings.max_batch_size:
+            try:  # waiting requests come at once, even past the deadline
+                batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
             except queue.Empty:
-                continue
-            batch = [first]
-            deadline = time.monotonic() + self.settings.batch_wait_ms / 1000
-            while len(batch) < self.settings.max_batch_size:
-                try:
-                    batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
-                except queue.Empty:
-                    break
-            live = []
-            for handle in batch:
-                if handle.cancelled.is_set():
-                    self._finish_unstarted(handle, "cancelled")
-                else:
-                    live.append(handle)
-            if live:
-                self._generate(live)
+                break
+        return batch
+
+    def _run(self, batch: list[RequestHandle]) -> None:
+        live = []
+        for handle in batch:
+            if handle.cancelled.is_set():
+                self._finish_unstarted(handle, "cancelled")
+            else:
+                live.append(handle)
+        if live:
+            self._generate(live)
 
     def _finish_unstarted(self, handle: RequestHandle, reason: str, error: str | None = None) -> None:
         self._row(handle).finish(reason, flush=False, error=error)
@@ -264,6 +299,7 @@ class Engine:
         from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
         rows = [self._row(handle) for handle in batch]
+        retry: list[RequestHandle] = []
         self._running = len(rows)
         self.generate_calls += 1
         self.metrics.observe("fmtune_batch_size", len(rows), buckets=BATCH_BUCKETS)
@@ -294,14 +330,25 @@ class Engine:
             for row in rows:  # rows the model's own limits ended
                 row.finish("length")
         except Exception as err:  # one bad batch must not take the endpoint down
-            log.exception("generation failed")
-            for row in rows:
-                row.finish("error", flush=False, error=f"generation failed: {type(err).__name__}: {err}")
+            log.exception("generation of a batch of %d failed", len(rows))
+            # The cause may be one request: those that have shown nothing yet get a batch of their own.
+            for handle, row in zip(batch, rows, strict=True):
+                if len(batch) > 1 and unstarted(row):
+                    retry.append(handle)
+                else:
+                    row.finish("error", flush=False, error=f"generation failed: {type(err).__name__}: {err}")
         finally:
             self._running = 0
+        for handle in retry:
+            self._run([handle])
 
 
 # --- helpers (pure, tested directly) -------------------------------------------------------------
+
+
+def unstarted(row: Row) -> bool:
+    """Nothing of this row reached its client yet, so it can be generated again from the start."""
+    return not row.done and row.completion_tokens == 0
 
 
 def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -335,14 +382,6 @@ def check_adapter_names(base_name: str, adapters: Mapping[str, Path]) -> None:
     for name in adapters:
         if name in (base_name, BASE_ADAPTER) or not name.strip():
             raise UserError(f"--adapter {name}=...: the name must differ from the base model's name '{base_name}'.")
-
-
-def require_safetensors(path: Path, what: str) -> None:
-    if not any(path.glob("*.safetensors")):
-        raise UserError(
-            f"{path} holds no *.safetensors weights; the {what} is refused because pickled weights (.bin, .pt) can "
-            "run code when loaded. Convert it with `save_pretrained(..., safe_serialization=True)`."
-        )
 
 
 def resolve_adapter_dir(reference: str) -> Path:

@@ -6,14 +6,25 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal, TypeVar
+from itertools import accumulate
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 B = TypeVar("B", bound=BaseModel)
-UNION_TAG = re.compile(r"^(str|int|float|bool|none|list\[.*\]|function-.*|[A-Z]\w*)$")  # pydantic's union branches
+UNION_TAG = re.compile(r"str|int|float|bool|none|list\[.*\]|function-.*|[A-Z]\w*")  # pydantic's union branches
 MAX_CHOICES = 8
 MAX_STOPS = 16
+MAX_JSON_DEPTH = 64  # no request needs more; deeper bodies would exhaust recursion in parsing and validation
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+
+# Sampling fields mean the same on every route (OpenAI's and JumpStart's): one definition of each, so
+# /invocations accepts exactly what /v1 accepts.
+Temperature = Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)]
+TopP = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+TopK = Annotated[int, Field(ge=1)]
+NewTokens = Annotated[int, Field(ge=1)]
 
 
 class ApiError(Exception):
@@ -39,9 +50,10 @@ class StreamOptions(_Body):
 class CompletionRequest(_Body):
     model: str | None = None
     prompt: str | list[str]
-    max_tokens: int | None = Field(None, ge=1)
-    temperature: float = Field(1.0, ge=0, le=2)  # OpenAI's default: sample
-    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: NewTokens | None = None
+    temperature: Temperature = 1.0  # OpenAI's default: sample
+    top_p: TopP = 1.0
+    top_k: TopK | None = None  # vLLM's extension
     n: int = Field(1, ge=1, le=MAX_CHOICES)
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -69,10 +81,11 @@ class ChatMessage(_Body):
 class ChatRequest(_Body):
     model: str | None = None
     messages: list[ChatMessage] = Field(min_length=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    temperature: float = Field(1.0, ge=0, le=2)
-    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: NewTokens | None = None
+    max_completion_tokens: NewTokens | None = None
+    temperature: Temperature = 1.0
+    top_p: TopP = 1.0
+    top_k: TopK | None = None
     n: int = Field(1, ge=1, le=MAX_CHOICES)
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -85,9 +98,10 @@ class ChatRequest(_Body):
 class TextGenerationParameters(_Body):
     """JumpStart / TGI `parameters`."""
 
-    max_new_tokens: int | None = Field(None, ge=1)
-    temperature: float | None = Field(None, ge=0)
-    top_p: float | None = Field(None, gt=0, le=1)
+    max_new_tokens: NewTokens | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    top_k: TopK | None = None
     do_sample: bool | None = None
     seed: int | None = None
     stop: str | list[str] | None = None
@@ -107,21 +121,35 @@ class Text2TextRequest(_Body):
 
     model: str | None = None
     text_inputs: str | list[str]
-    max_length: int | None = Field(None, ge=1)
-    max_new_tokens: int | None = Field(None, ge=1)
+    max_length: NewTokens | None = None
+    max_new_tokens: NewTokens | None = None
     num_return_sequences: int = Field(1, ge=1, le=MAX_CHOICES)
-    temperature: float | None = Field(None, ge=0)
-    top_p: float | None = Field(None, gt=0, le=1)
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    top_k: TopK | None = None
     do_sample: bool | None = None
     seed: int | None = None
     stop: str | list[str] | None = None
 
 
 def parse_json(body: bytes) -> Any:
+    """The body as JSON, or a 400: not JSON, nested too deeply, or holding text that is not Unicode."""
+    depth = json_depth(body)
+    if depth > MAX_JSON_DEPTH:
+        raise ApiError(400, f"body: arrays and objects are nested {depth} levels deep; at most {MAX_JSON_DEPTH} "
+                            "levels are accepted.", param="body", code="invalid_json")
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ApiError(400, f"the request body is not valid JSON: {err}", code="invalid_json") from None
+        data = json.loads(body)
+        json.dumps(data, ensure_ascii=False).encode()  # lone surrogates ("\\ud800") cannot be tokenized or echoed
+    except (UnicodeError, json.JSONDecodeError, RecursionError) as err:
+        raise ApiError(400, f"the request body is not valid JSON: {err}", param="body", code="invalid_json") from None
+    return data
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply arrays and objects nest, found without recursion (strings skipped, as their brackets are text)."""
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    return max(accumulate(1 if b in b"[{" else -1 for b in brackets), default=0)
 
 
 def validate(model: type[B], data: Any) -> B:
@@ -132,7 +160,7 @@ def validate(model: type[B], data: Any) -> B:
     except ValidationError as err:
         problems = []
         for item in err.errors():
-            where = ".".join(str(p) for p in item["loc"] if not UNION_TAG.match(str(p)))
+            where = ".".join(str(p) for p in item["loc"] if not UNION_TAG.fullmatch(str(p)))
             got = f" (got {json.dumps(item['input'])[:80]})" if "input" in item and item["type"] != "missing" else ""
             problems.append(f"{where or 'body'}: {item['msg']}{got}")
         unique = list(dict.fromkeys(problems))

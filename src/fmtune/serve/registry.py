@@ -13,7 +13,7 @@ from pathlib import Path
 from fmtune.errors import UserError
 from fmtune.paths import fmtune_home
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")  # used with fullmatch: "$" would accept a trailing newline
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def endpoints_dir() -> Path:
 
 
 def check_name(name: str) -> str:
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise UserError(
             f"endpoint name {name!r}: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit."
         )

@@ -1,0 +1,72 @@
+"""API fuzzing: schemathesis generates requests from the endpoint's own OpenAPI schema (valid bodies and
+invalid ones) and sends them in-process to the app on a tiny random model. No request may get a 5xx, and the
+endpoint still answers afterwards. Bounded and derandomized: the same few hundred requests on every run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from schemathesis import GenerationMode
+from starlette.testclient import TestClient
+
+from fmtune.serve.app import create_app
+from fmtune.serve.engine import Engine
+
+from ..serve_support import API_KEY, build_tiny_llama, settings
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+MAX_EXAMPLES = 25  # per operation and generation mode
+BODY_ROUTES = {"POST /v1/completions": "CompletionRequest", "POST /v1/chat/completions": "ChatRequest",
+               "POST /invocations": "TextGenerationRequest"}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, embedded_model_dir):
+    tiny_dir: Path = build_tiny_llama(tmp_path_factory.mktemp("tiny") / "llama", embedded_model_dir, context=64)
+    engine = Engine.load(str(tiny_dir), None, settings(max_new_tokens_cap=4, default_max_new_tokens=4))
+    yield create_app(engine)
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def schema(app):
+    return schemathesis.openapi.from_asgi("/openapi.json", app, headers=AUTH)
+
+
+def test_the_schema_describes_every_route_and_its_body(app, schema):
+    labels = {operation.ok().label for operation in schema.get_all_operations()}
+    assert labels >= {"GET /health", "GET /metrics", "GET /v1/models", *BODY_ROUTES}
+    document = app.openapi()
+    for label, model in BODY_ROUTES.items():
+        method, path = label.lower().split()
+        body = document["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+        assert f"#/components/schemas/{model}" in str(body)
+    fields = document["components"]["schemas"]["TextGenerationParameters"]["properties"]
+    assert {"maximum": 2} .items() <= fields["temperature"]["anyOf"][0].items()
+
+
+def fuzz(operation, mode: GenerationMode) -> None:
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @hypothesis_settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
+                         suppress_health_check=list(HealthCheck))
+    def send(case) -> None:
+        response = case.call(headers=AUTH)
+        assert response.status_code < 500, f"{case.as_curl_command()}\n-> {response.status_code} {response.text}"
+
+    send()
+
+
+def test_no_generated_request_gets_a_server_error(app, schema):
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        has_body = operation.label in BODY_ROUTES
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if has_body else (GenerationMode.POSITIVE,):
+            fuzz(operation, mode)
+    with TestClient(app) as client:
+        assert client.get("/health").json() == {"status": "ok"}
+        response = client.post("/v1/completions", headers=AUTH, json={"prompt": "Hello", "max_tokens": 2})
+        assert response.status_code == 200 and response.json()["usage"]["completion_tokens"] <= 2
