@@ -51,7 +51,7 @@ def fmtune_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def embedded_model_dir(fmtune_home: Path) -> Path:
     """The embedded SmolLM2-135M-Instruct as safetensors (converted from the bundled GGUF once)."""
     from fmtune.catalog import DEFAULT_MODEL_ID, get_card
-    from fmtune.models.source import convert_gguf
+    from fmtune.models.gguf import convert_gguf
 
     return convert_gguf(get_card(DEFAULT_MODEL_ID))
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from fmtune.config.job import build_job
 from fmtune.jobs.layout import JobLayout
 from fmtune.training.checkpoint import COMPLETE_MARKER
 
 from ..conftest import SAMPLES
+from ..jobs_support import build_job
 
 pytestmark = pytest.mark.slow
 

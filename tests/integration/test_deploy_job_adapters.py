@@ -8,7 +8,8 @@ import pytest
 
 from fmtune.catalog import DEFAULT_MODEL_ID
 from fmtune.cli.main import main
-from fmtune.models.generate import generate, load_for_generation
+from fmtune.jobs.artifacts import load_for_generation
+from fmtune.models.generate import generate
 from fmtune.serve import find_endpoint, stop_endpoint
 
 from ..conftest import SAMPLES

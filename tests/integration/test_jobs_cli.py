@@ -26,6 +26,7 @@ FAKE_RECIPE = r'''
 import json, os, signal, sys, time
 from pathlib import Path
 from fmtune.jobs.layout import JobLayout
+from fmtune.jobs.store import mark
 
 args = sys.argv[1:]
 layout = JobLayout(Path(args[args.index("--job-dir") + 1]))
@@ -40,7 +41,7 @@ def say(text):
     log.flush()
     print(text, flush=True)
 
-layout.mark_running()
+mark(layout, "InProgress")
 say(("resumed" if "--resume" in args else "started") + f" pid={os.getpid()}")
 gate, deadline = os.environ.get("FAKE_GATE"), time.monotonic() + 300
 while gate and not Path(gate).exists() and time.monotonic() < deadline:  # the test opens it when it is ready
@@ -48,7 +49,7 @@ while gate and not Path(gate).exists() and time.monotonic() < deadline:  # the t
 for step in range(1, steps + 1):
     if stop:
         say("stopped by SIGTERM; checkpoint saved")
-        layout.mark_stopped()
+        mark(layout, "Stopped")
         sys.exit(143)
     time.sleep(step_s)
     say(f"epoch={step}")
@@ -57,13 +58,13 @@ for step in range(1, steps + 1):
                             "seconds": step_s}) + "\n")
 if mode == "fail":
     say("ERROR: No training sequences are left after tokenization")
-    layout.mark_failed("No training sequences are left after tokenization; add data or raise max_input_length.")
+    mark(layout, "Failed", "No training sequences are left after tokenization; add data or raise max_input_length.")
     sys.exit(2)
 if mode == "crash":
     os._exit(3)
 (layout.root / "model").mkdir()
 (layout.root / "model" / "config.json").write_text("{}")
-layout.mark_completed()
+mark(layout, "Completed")
 say("done")
 '''
 
@@ -310,3 +311,14 @@ def test_jobs_commands_start_without_heavy_imports(home, data, capfd):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                             env={**os.environ, "FMTUNE_HOME": str(home), "PYTHONPATH": str(SRC)})
     assert result.stdout.strip().splitlines()[-1] == "[0, 0, 0] []", result.stderr
+
+
+def test_logs_and_metrics_follow_a_running_job_as_iterators(capfd, data, monkeypatch, fake_recipe):
+    from fmtune.jobs.views import log_lines, metric_records
+
+    monkeypatch.setenv("FAKE_STEP_S", "0.2")
+    cli(capfd, "train", "--training", str(data), "--job-name", "followed", "--detach")
+    assert [r["epoch"] for r in metric_records("followed", follow=True)] == [1, 2, 3]
+    assert JobStore().require("followed").status == "Completed"
+    lines = list(log_lines("followed", follow=True))
+    assert lines[0].startswith("started pid=") and lines[1:] == ["epoch=1", "epoch=2", "epoch=3", "done"]

@@ -10,10 +10,10 @@ import sys
 import pytest
 
 from fmtune.cli.main import main
-from fmtune.config.job import build_job
 from fmtune.jobs.layout import JobLayout
 
 from ..conftest import SAMPLES
+from ..jobs_support import build_job
 
 pytestmark = pytest.mark.slow
 

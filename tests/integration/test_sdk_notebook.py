@@ -88,7 +88,8 @@ def test_metrics_dataframe(notebook):
 
 
 def test_predict_answers_the_jumpstart_payload_with_the_tuned_model(notebook):
-    from fmtune.models.generate import generate, load_for_generation
+    from fmtune.jobs.artifacts import load_for_generation
+    from fmtune.models.generate import generate
 
     response, greedy, full = notebook["response"], notebook["greedy"], notebook["full"]
     assert isinstance(response, list) and len(response) == 1 and set(response[0]) == {"generated_text"}

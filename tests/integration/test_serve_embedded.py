@@ -50,7 +50,8 @@ def test_models_lists_the_base_and_its_adapters(client):
 
 
 def test_chat_applies_the_chat_template_as_fmtune_generate_does(client, embedded_model_dir):
-    from fmtune.models.generate import generate, load_for_generation
+    from fmtune.jobs.artifacts import load_for_generation
+    from fmtune.models.generate import generate
 
     response = client.chat.completions.create(model=DEFAULT_MODEL_ID, max_tokens=12, temperature=0,
                                               messages=[{"role": "user", "content": QUESTION}])

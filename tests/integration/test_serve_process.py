@@ -11,7 +11,7 @@ from fmtune.catalog import DEFAULT_MODEL_ID
 from fmtune.cli.main import main
 from fmtune.errors import UserError
 from fmtune.serve import EndpointClient, EndpointError, find_endpoint, start_endpoint, stop_endpoint
-from fmtune.serve.registry import process_alive
+from fmtune.serve.registry import get_endpoint
 
 from ..serve_support import make_lora_adapter
 
@@ -22,7 +22,8 @@ def test_start_use_list_and_stop_a_managed_endpoint(tmp_path, embedded_model_dir
     adapter = make_lora_adapter(embedded_model_dir, tmp_path / "alpha", seed=1)
     endpoint = start_endpoint(DEFAULT_MODEL_ID, adapters={"alpha": str(adapter)}, name="smol-test", timeout=240)
     try:
-        assert endpoint.url.startswith("http://127.0.0.1:") and process_alive(endpoint.pid)
+        record = get_endpoint("smol-test")
+        assert endpoint.url.startswith("http://127.0.0.1:") and record is not None and record.handle.alive()
         assert endpoint.api_key  # a key is made when none is given: never open by accident
         with pytest.raises(EndpointError) as info:
             EndpointClient(endpoint.url).models()
@@ -44,7 +45,7 @@ def test_start_use_list_and_stop_a_managed_endpoint(tmp_path, embedded_model_dir
 
         assert main(["endpoints", "stop", "smol-test"]) == 0
         assert "stopped smol-test" in capsys.readouterr().out
-        assert not process_alive(endpoint.pid)
+        assert not record.handle.alive()
         assert not client.health()
         assert main(["endpoints", "list", "--json"]) == 0 and json.loads(capsys.readouterr().out) == []
         assert find_endpoint("smol-test") is None

@@ -52,7 +52,7 @@ ARCHITECTURES = {
 # Chat cards: the start of the family's reply prompt, as the rendered training text must show it.
 CHAT_CARDS = {
     "meta-textgeneration-llama-2-7b-f": ("<s>[INST] ", " [/INST]"),
-    "huggingface-llm-mixtral-8x7b-instruct": ("<s>[INST] ", " [/INST]"),
+    "huggingface-llm-mixtral-8x7b-instruct": ("<s> [INST] ", " [/INST]"),  # the Mixtral-Instruct card's spacing
     "huggingface-llm-gemma-2b-instruct": ("<bos><start_of_turn>user\n", "<start_of_turn>model\n"),
     "huggingface-llm-falcon-7b-instruct-bf16": ("\n\nUser: ", "\n\nAssistant:"),
     "huggingface-textgeneration1-redpajama-incite-chat-3B-v1-fp16": ("<human>: ", "\n<bot>:"),
@@ -86,7 +86,8 @@ def check_trained_and_reloadable(job_dir: Path, model_id: str) -> None:
     assert merged["model_type"] == card.architecture
     assert merged.get("num_hidden_layers", merged.get("n_layer", merged.get("num_layers"))) == 2
 
-    from fmtune.models.generate import generate, load_for_generation
+    from fmtune.jobs.artifacts import load_for_generation
+    from fmtune.models.generate import generate
 
     loaded = load_for_generation(str(job_dir))
     prompt = loaded.prompt_format.render(loaded.tokenizer, "What does `len` do?")

@@ -84,7 +84,8 @@ def test_only_lora_targets_change_in_the_merged_model(instruction_job, embedded_
 
 
 def test_generate_uses_the_training_format_and_stops_at_eos(instruction_job, capsys):
-    from fmtune.models.generate import generate, load_for_generation
+    from fmtune.jobs.artifacts import load_for_generation
+    from fmtune.models.generate import generate
 
     loaded = load_for_generation(str(instruction_job))
     rendered = loaded.prompt_format.render(loaded.tokenizer, "What does `json.dumps` do?")

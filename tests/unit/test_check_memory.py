@@ -11,7 +11,7 @@ from fmtune.config.hyperparameters import parse_hyperparameters
 from fmtune.data.encode import Encoded
 from fmtune.errors import UserError
 from fmtune.models import memory
-from fmtune.recipes.common import Setup, plan_memory
+from fmtune.recipes.setup import Setup, plan_memory
 from fmtune.training.distributed import Dist
 
 TINY_LLAMA = {"model_type": "llama", "hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 4,

@@ -78,3 +78,15 @@ def test_only_the_last_two_complete_checkpoints_are_kept(tmp_path):
     paths = [save_checkpoint(tmp_path, TrainState(global_step=i), model, optimizer, scheduler, None)
              for i in range(1, 5)]
     assert complete_checkpoints(tmp_path) == paths[-2:]
+
+
+def test_metrics_reader_skips_a_half_written_line(tmp_path):
+    from fmtune.jobs.metrics import read_metrics, record_metrics
+
+    path = tmp_path / "metrics.jsonl"
+    record_metrics(path, {"epoch": 1, "eval_loss": 2.0})
+    with path.open("a") as f:
+        f.write('{"epoch": 2, "eval_lo')  # a writer cut off midway
+    assert read_metrics(path) == [{"epoch": 1, "eval_loss": 2.0}]
+    record_metrics(path, {"epoch": 0, "eval_loss": 3.0})  # rewrites the file whole, in epoch order
+    assert [r["epoch"] for r in read_metrics(path)] == [0, 1]

@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 
 from fmtune.catalog import DEFAULT_MODEL_ID
-from fmtune.config.job import build_job
 from fmtune.data import readers
 from fmtune.data.channels import Splits, load_splits
 from fmtune.data.readers import read_records
 from fmtune.data.templates import load_template
 from fmtune.errors import DataError
+from fmtune.tasks.text import read_splits
 
 from ..data_support import jsonl, write
+from ..jobs_support import build_job
 
 ROW = {"instruction": "Add the numbers.", "context": "2 and 3", "response": "5"}
 
@@ -182,8 +183,7 @@ def test_text_column_absent_from_a_row(tmp_path):
 def test_text_column_reaches_load_splits_from_the_hyperparameters(tmp_path, monkeypatch):
     monkeypatch.setenv("FMTUNE_HOME", str(tmp_path / "home"))
     path = write(tmp_path / "train.csv", "id,body\n1,first\n2,second\n")
-    job = build_job(DEFAULT_MODEL_ID, {"training": path}, {"text_column": "body"})
-    splits = job.read_splits()
+    splits = read_splits(build_job(DEFAULT_MODEL_ID, {"training": path}, {"text_column": "body"}))
     assert sorted(r.value for r in splits.train + splits.validation) == ["first", "second"]
 
 

@@ -10,12 +10,13 @@ from fmtune.config import (
     HYPERPARAMETER_NAMES,
     SCHEMA_DEFAULTS,
     Hyperparameters,
-    JobConfig,
-    build_job,
     describe,
     parse_hyperparameters,
 )
 from fmtune.errors import ConfigError, UserError
+from fmtune.jobs.config import JobConfig
+
+from ..jobs_support import build_job
 
 
 def problems_for(values: dict) -> list[str]:

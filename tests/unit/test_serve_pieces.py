@@ -15,6 +15,7 @@ import torch
 
 from fmtune.cli.main import main
 from fmtune.errors import UserError
+from fmtune.process import process_identity
 from fmtune.serve.decoding import Detokenizer, SamplingParams, StopStrings, sample
 from fmtune.serve.engine import left_pad, model_context_length
 from fmtune.serve.metrics import Metrics
@@ -243,12 +244,14 @@ def test_prometheus_text_has_counters_histograms_and_gauges():
 def test_registry_lists_live_endpoints_and_drops_dead_and_recycled_ones(home):
     sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
     alive = subprocess.Popen([*sleeper, "fmtune-endpoint"])  # an fmtune process
-    other = subprocess.Popen(sleeper)  # a live pid that is not fmtune (as after pid reuse)
+    other = subprocess.Popen(sleeper)  # a live pid whose identity is not the recorded one (pid reuse)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait(timeout=60)
     try:
+        identities = {"alive": process_identity(alive.pid), "other": "another-boot:1", "dead": None}
         for name, process in (("alive", alive), ("other", other), ("dead", dead)):
-            register(EndpointRecord(name=name, url="http://127.0.0.1:1", pid=process.pid, model="m"))
+            register(EndpointRecord(name=name, url="http://127.0.0.1:1", pid=process.pid, model="m",
+                                    proc_start=identities[name]))
         assert [r.name for r in list_endpoints()] == ["alive"]
         assert not (home / "endpoints" / "dead.json").exists()
         assert not (home / "endpoints" / "other.json").exists()

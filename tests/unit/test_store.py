@@ -19,9 +19,9 @@ from fmtune.jobs.store import (
     InvalidTransitionError,
     JobStore,
     UnknownJobError,
-    process_identity,
-    process_state,
+    mark,
 )
+from fmtune.process import process_identity, process_state
 
 
 @pytest.fixture(autouse=True)
@@ -126,20 +126,20 @@ def test_list_newest_first(store, tmp_path):
 def test_mark_updates_status_json_and_the_store_row(store, tmp_path):
     job_dir = add(store, tmp_path, "job")
     layout = JobLayout(job_dir)
-    layout.mark_running()
+    mark(layout, "InProgress")
     record = store.require("job")
     assert record.status == "InProgress" and record.pid == os.getpid()
     assert record.proc_start == process_identity(os.getpid())
     assert layout.status()["status"] == "InProgress"
-    layout.mark_failed("bad data: line 3")
+    mark(layout, "Failed", "bad data: line 3")
     assert store.require("job").failure_reason == "bad data: line 3"
     assert layout.status() | {"updated": None} == {"status": "Failed", "failure_reason": "bad data: line 3",
                                                     "pid": os.getpid(), "updated": None}
-    layout.mark_running()  # `--resume` run directly
-    layout.mark_stopped()
+    mark(layout, "InProgress")  # `--resume` run directly
+    mark(layout, "Stopped")
     assert store.require("job").status == layout.status()["status"] == "Stopped"
-    layout.mark_running()
-    layout.mark_completed()
+    mark(layout, "InProgress")
+    mark(layout, "Completed")
     assert store.require("job").status == layout.status()["status"] == "Completed"
 
 
@@ -147,7 +147,7 @@ def test_a_recipe_started_without_the_runner_registers_itself(store, tmp_path):
     job_dir = tmp_path / "direct"
     job_dir.mkdir()
     (job_dir / "config.json").write_text(json.dumps({"job_name": "direct", "model": "some/model"}))
-    JobLayout(job_dir).mark_running()
+    mark(JobLayout(job_dir), "InProgress")
     record = store.require("direct")
     assert (record.status, record.job_dir, record.model, record.pid) == ("InProgress", str(job_dir), "some/model",
                                                                          os.getpid())
@@ -158,7 +158,7 @@ def test_a_job_never_overwrites_another_jobs_row(store, tmp_path, capsys):
     other = tmp_path / "two" / "twin"
     other.mkdir(parents=True)
     (other / "config.json").write_text(json.dumps({"job_name": "twin", "model": "m"}))
-    JobLayout(other).mark_failed("boom")  # must not raise: the job's own result comes first
+    mark(JobLayout(other), "Failed", "boom")  # must not raise: the job's own result comes first
     assert store.require("twin").status == "Pending"
     assert JobLayout(other).status()["status"] == "Failed"
     assert "could not record status Failed in the job store" in capsys.readouterr().err

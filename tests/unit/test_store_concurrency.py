@@ -19,20 +19,20 @@ WRITER = """
 import json, sys, time
 from pathlib import Path
 from fmtune.jobs.layout import JobLayout
-from fmtune.jobs.store import JobStore
+from fmtune.jobs.store import JobStore, mark
 
 job_dir, go, rounds = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 while not go.exists():
     time.sleep(0.005)
 layout, store = JobLayout(job_dir), JobStore()
 for i in range(rounds):
-    layout.mark_running()          # what the recipe does: status.json + its store row
+    mark(layout, "InProgress")          # what the recipe does: status.json + its store row
     with layout.metrics.open("a") as f:
         f.write(json.dumps({"epoch": i, "eval_loss": 1.0 / (i + 1)}) + "\\n")
-    layout.mark_stopped()
+    mark(layout, "Stopped")
     store.add(f"{job_dir.name}-extra-{i}", str(job_dir.parent / f"x{i}"), "m", {"job_name": "x"})
-layout.mark_running()
-layout.mark_completed()
+mark(layout, "InProgress")
+mark(layout, "Completed")
 """
 
 READER = """

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from fmtune.config.hyperparameters import EXCLUSIVE, Hyperparameters, changed_values, resolve_hyperparameters
-from fmtune.config.job import build_job
 from fmtune.errors import ConfigError
 from fmtune.sagemaker import hyperparameters as sm_hyperparameters
+
+from ..jobs_support import build_job
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 CHAT_DEFAULTS = {"chat_dataset": "True", "instruction_tuned": "False"}  # e.g. Llama 2 Chat, Gemma instruct

@@ -145,48 +145,46 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from fmtune.catalog import DEFAULT_MODEL_ID
-    from fmtune.config.job import Launch, build_job
-    from fmtune.jobs.runner import check_job_data, submit
+    from fmtune.jobs.config import Launch
+    from fmtune.jobs.start import JobRequest, prepare_job, start_job
 
     channels = {"training": args.training}
     if args.validation:
         channels["validation"] = args.validation
     hyperparameters, malformed = parse_key_values(args.hyperparameters)
-    try:
-        job = build_job(
-            args.model or DEFAULT_MODEL_ID,
-            channels,
-            hyperparameters,
-            job_name=args.job_name,
-            output_dir=args.output_dir,
-            accept_eula=args.accept_eula,
-            tiny_random=args.tiny_random,
-            trust_remote_code=args.trust_remote_code,
-            revision=args.revision,
-            launch=Launch(args.nproc, args.nnodes, args.node_rank, args.master_addr, args.master_port),
-        )
-    except ConfigError as err:  # one report: the malformed -H items and every other problem
-        raise ConfigError(malformed + err.problems) from None
-    if malformed:
+    request = JobRequest(
+        args.model or DEFAULT_MODEL_ID, channels, hyperparameters, job_name=args.job_name,
+        output_dir=args.output_dir, accept_eula=args.accept_eula, tiny_random=args.tiny_random,
+        trust_remote_code=args.trust_remote_code, revision=args.revision,
+        launch=Launch(args.nproc, args.nnodes, args.node_rank, args.master_addr, args.master_port),
+    )
+
+    if malformed:  # never starts; reported together with every other problem the request has
+        try:
+            prepare_job(request)
+        except ConfigError as err:
+            raise ConfigError([*malformed, *err.details]) from None
         raise ConfigError(malformed)
-    job = check_job_data(job)
-    if args.detach:  # a foreground job's log shows them
-        for notice in job.notices:
-            print(f"note: {notice}", file=sys.stderr)
-    if job.tiny_random:
-        print("--tiny-random: the weights are RANDOM (a tiny model of this architecture); the result is only a "
-              "test of the pipeline, not a useful model.", file=sys.stderr, flush=True)
+
+    def announce(job) -> None:
+        if job.tiny_random:
+            print("--tiny-random: the weights are RANDOM (a tiny model of this architecture); the result is only "
+                  "a test of the pipeline, not a useful model.", file=sys.stderr, flush=True)
+        if args.detach:  # a foreground job's log shows them
+            for notice in job.notices:
+                print(f"note: {notice}", file=sys.stderr)
+        else:
+            print(f"job {job.job_name} → {job.job_dir}", flush=True)
+
+    job = start_job(request, detach=args.detach, announce=announce)
     if args.detach:
-        submit(job, detach=True)
-        print(job.job_name, flush=True)
-        print(f"started in the background → {job.job_dir}\nfollow it: fmtune jobs logs {job.job_name} --follow",
-              file=sys.stderr)
+        print(job.name, flush=True)
+        print(f"started in the background → {job.config.job_dir}\nfollow it: fmtune jobs logs {job.name} "
+              "--follow", file=sys.stderr)
         return 0
-    print(f"job {job.job_name} → {job.job_dir}", flush=True)
-    code = submit(job)
-    if code == 0:
-        print(f"done. Try it: fmtune generate {job.job_dir} \"...\"")
-    return code
+    if job.exit_code == 0:
+        print(f"done. Try it: fmtune generate {job.config.job_dir} \"...\"")
+    return job.exit_code or 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -238,14 +236,15 @@ def default_memory_estimate(card) -> str:
 
 def cmd_hyperparameters(args: argparse.Namespace) -> int:
     from fmtune.catalog import get_card
-    from fmtune.config.hyperparameters import describe
+    from fmtune.tasks import find_task
 
     card = get_card(args.model_id)
     defaults = card.default_hyperparameters
     if args.json:
         print(json.dumps(defaults, indent=2))
         return 0
-    rows = {row["name"]: row for row in describe()}
+    task = find_task(card.task)
+    rows = {row["name"]: row for row in task.schema.describe()} if task else {}
     for name, value in defaults.items():
         row = rows.get(name)
         meaning = f"{row['description']} ({row['accepted']})" if row else ""
@@ -255,8 +254,8 @@ def cmd_hyperparameters(args: argparse.Namespace) -> int:
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     from fmtune.jobs import runner
-    from fmtune.jobs.report import describe_job, stream_logs
     from fmtune.jobs.store import JobStore
+    from fmtune.jobs.views import describe_job, stream_logs
 
     store = JobStore()
     action = args.jobs_command
@@ -312,7 +311,8 @@ def _short_time(stamp: str | None) -> str:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from fmtune.models.generate import generate, load_for_generation
+    from fmtune.jobs.artifacts import load_for_generation
+    from fmtune.models.generate import generate
 
     loaded = load_for_generation(args.model)
     print(generate(loaded, args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature,

@@ -1,4 +1,4 @@
-"""Hyperparameter schema and the JobConfig every front end builds."""
+"""Hyperparameter schemas (fmtune.config.schema) and the text tasks' schema (fmtune.config.hyperparameters)."""
 
 from fmtune.config.hyperparameters import (
     HYPERPARAMETER_NAMES,
@@ -7,14 +7,5 @@ from fmtune.config.hyperparameters import (
     describe,
     parse_hyperparameters,
 )
-from fmtune.config.job import JobConfig, build_job
 
-__all__ = [
-    "HYPERPARAMETER_NAMES",
-    "SCHEMA_DEFAULTS",
-    "Hyperparameters",
-    "JobConfig",
-    "build_job",
-    "describe",
-    "parse_hyperparameters",
-]
+__all__ = ["HYPERPARAMETER_NAMES", "SCHEMA_DEFAULTS", "Hyperparameters", "describe", "parse_hyperparameters"]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from fmtune.atomic import write_file_atomically
 
 
 @dataclass(frozen=True)
@@ -38,40 +38,27 @@ class JobLayout:
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
 
+    def is_job(self) -> bool:
+        """A job folder: its status was recorded there, or it holds a job's outputs."""
+        return self.status_file.exists() or self.model.is_dir() or self.adapter.is_dir()
+
+    def has_model(self) -> bool:
+        """Whether the job's model/ export is there (written whole, or not at all)."""
+        return (self.model / "config.json").exists()
+
     @property
     def status_file(self) -> Path:
         return self.root / "status.json"
 
     def status(self) -> dict:
-        return json.loads(self.status_file.read_text()) if self.status_file.exists() else {}
-
-    def mark_running(self) -> None:
-        self._mark("InProgress", None)
-
-    def mark_completed(self) -> None:
-        self._mark("Completed", None)
-
-    def mark_stopped(self) -> None:
-        self._mark("Stopped", None)
-
-    def mark_failed(self, reason: str) -> None:
-        self._mark("Failed", reason)
-
-    def _mark(self, status: str, reason: str | None) -> None:
-        """Called by the job's own process: status.json first (always possible), then the job store row,
-        so `fmtune jobs list` is current even when no CLI is attached. A store problem never fails a job."""
-        self.write_status(status, reason, os.getpid())
+        """What the job last recorded itself ({} when nothing readable is there)."""
         try:
-            from fmtune.jobs.store import JobStore
-
-            JobStore().record_own_status(self.root, json.loads(self.config.read_text()), status, reason)
-        except Exception as err:  # the job's result matters more than its listing
-            print(f"fmtune: could not record status {status} in the job store: {err}", file=sys.stderr)
+            return json.loads(self.status_file.read_text())
+        except (OSError, ValueError):
+            return {}
 
     def write_status(self, status: str, reason: str | None, pid: int) -> None:
         """status.json alone, atomically (write a temp file, then rename)."""
         now = datetime.now(UTC).isoformat(timespec="seconds")
         record = {"status": status, "failure_reason": reason, "pid": pid, "updated": now}
-        tmp = self.status_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record) + "\n")
-        tmp.replace(self.status_file)
+        write_file_atomically(self.status_file, (json.dumps(record) + "\n").encode())

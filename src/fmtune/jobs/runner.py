@@ -3,41 +3,37 @@ trains); the job store row says where it stands, and the recipe keeps that row c
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
 import signal
 import site
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import fmtune
-from fmtune.config.job import JobConfig
+from fmtune import process
 from fmtune.errors import UserError
+from fmtune.jobs.config import JobConfig
 from fmtune.jobs.layout import JobLayout
-from fmtune.jobs.store import DIED, JobRecord, JobStore, died_reason, process_identity, process_state
+from fmtune.jobs.store import DIED, JobRecord, JobStore, died_reason
+from fmtune.tasks import get_task
 
-RECIPES = {"text-generation": "fmtune.recipes.causal_lm", "text2text": "fmtune.recipes.seq2seq"}
 STOP_GRACE_S = 120.0  # SageMaker's StopTrainingJob also gives the job 120 s after SIGTERM
 POLL_S = 0.5
-
-# Processes this Python process started, so that waiting here can reap them and learn their exit code.
-_children: dict[str, subprocess.Popen] = {}
-
 
 def prepare_job_dir(job: JobConfig) -> JobLayout:
     layout = JobLayout(Path(job.job_dir))
     layout.root.mkdir(parents=True, exist_ok=True)
     job.save(layout.config)
+    layout.write_status("Pending", None, os.getpid())  # marks the folder as a job's from the start
     return layout
 
 
 def recipe_command(job: JobConfig, resume: bool = False) -> list[str]:
     """The recipe as a module; under torchrun (`torch.distributed.run`) when the job spans several processes."""
-    recipe = ["-m", RECIPES[job.task], "--job-dir", job.job_dir, *(["--resume"] if resume else [])]
+    recipe = ["-m", get_task(job.task).recipe, "--job-dir", job.job_dir, *(["--resume"] if resume else [])]
     launch = job.launch
     if not _spans_processes(job):
         return [sys.executable, *recipe]
@@ -90,10 +86,7 @@ def stop(name: str, grace: float = STOP_GRACE_S) -> JobRecord:
     if not record.active:
         raise UserError(f"job '{name}' is not running (status {record.status}); there is nothing to stop.")
     if record.pid is not None:
-        _signal(record.pid, signal.SIGTERM)
-        if not _wait_gone(name, record, grace):
-            _signal(record.pid, signal.SIGKILL)
-            _wait_gone(name, record, 30.0)
+        process.terminate(process.Handle(record.pid, record.proc_start), grace)
     current = store.get(name, reconcile=False)
     killed = current is not None and (
         current.active or (current.status == "Failed" and (current.failure_reason or "").startswith(DIED))
@@ -112,7 +105,7 @@ def delete(name: str) -> Path:
         raise UserError(f"job '{name}' is running ({record.status}); stop it first: `fmtune jobs stop {name}`.")
     job_dir = Path(record.job_dir)
     if job_dir.is_dir():
-        if not (job_dir / "config.json").exists() and any(job_dir.iterdir()):
+        if not JobLayout(job_dir).is_job() and any(job_dir.iterdir()):
             raise UserError(f"{job_dir} does not look like a job folder (no config.json); remove it yourself.")
         shutil.rmtree(job_dir)
     store.delete(name)
@@ -130,13 +123,6 @@ def wait(name: str, poll: float = POLL_S) -> JobRecord:
         time.sleep(poll)
 
 
-def check_job_data(job: JobConfig) -> JobConfig:
-    """Parse every channel the way the recipe will, so bad data fails before any model loads. Returns the job
-    with what the data check noticed added to its notices (the recipe logs them)."""
-    notices = [n for n in job.read_splits().notices if n not in job.notices]
-    return dataclasses.replace(job, notices=[*job.notices, *notices])
-
-
 # --- internals -------------------------------------------------------------------------------------------
 
 
@@ -149,26 +135,20 @@ def _launch(job: JobConfig, layout: JobLayout, *, detach: bool, resume: bool) ->
     except UserError as err:
         store.set_status(job.job_name, "Failed", str(err))
         raise
-    try:
-        if detach:
-            with layout.logs.open("ab") as log:  # the recipe logs itself; stderr catches crashes before that
-                child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
-                                         env=_child_env(), start_new_session=True)
-        else:
-            child = subprocess.Popen(command, env=_child_env())
+    try:  # detached: the recipe writes logs.txt itself; its stderr (a crash before that) lands there too
+        child = process.start(command, env=_child_env(), detach=detach, log=layout.logs, log_stdout=False)
     except OSError as err:
         store.set_status(job.job_name, "Failed", f"could not start the training process: {err}")
         raise UserError(f"could not start the training process for '{job.job_name}': {err}") from err
-    store.set_process(job.job_name, child.pid, process_identity(child.pid))
-    _children[job.job_name] = child
+    store.set_process(job.job_name, child.pid, process.process_identity(child.pid))
     if detach:
         return 0
     try:
-        code = child.wait()
+        code = process.wait(child.pid)
     except KeyboardInterrupt:  # the recipe got the Ctrl-C too: let it write its checkpoint and stop
         child.send_signal(signal.SIGINT)
         code = child.wait()
-    settle_child(job.job_name)
+    _record_exit(job.job_name, child.pid, code)
     return code
 
 
@@ -176,9 +156,9 @@ def prepare_model(job: JobConfig) -> None:
     """Fill the model cache (GGUF conversion, tiny-random build, download) once, here, before torchrun starts
     the ranks, so that every rank finds it complete. On several machines each node's launcher does this for its
     own FMTUNE_HOME (on a shared one, the first fills it and the others wait on its lock)."""
-    from fmtune.models.source import materialize, resolve_source
+    from fmtune.models.source import materialize
 
-    materialize(resolve_source(job.model, tiny_random=job.tiny_random))
+    materialize(job.model_source())
 
 
 def _spans_processes(job: JobConfig) -> bool:
@@ -186,46 +166,24 @@ def _spans_processes(job: JobConfig) -> bool:
 
 
 def settle_child(name: str) -> None:
-    """If a process we started has exited without recording an end, record why (with its exit code)."""
-    child = _children.get(name)
-    if child is None or child.poll() is None:
-        return
-    del _children[name]
+    """If a process we started for this job has exited without recording an end, record why (before a read
+    of the store would call it "died unexpectedly")."""
+    record = JobStore().get(name, reconcile=False)
+    code = process.exit_code(record.pid) if record is not None and record.pid is not None else None
+    if code is not None:
+        _record_exit(name, record.pid, code)
+
+
+def _record_exit(name: str, pid: int, code: int) -> None:
     store = JobStore()
     record = store.get(name, reconcile=False)
-    if record is None or not record.active or record.pid != child.pid:
-        return
-    code = child.returncode
+    if record is None or not record.active or record.pid != pid:
+        return  # the recipe recorded its own end (the usual case)
     if code == 0:  # a worker node of a multi-node job: it trained its share; node rank 0 records the job
         store.set_status(name, "Completed", force=True)
         return
     detail = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
     store.set_status(name, "Failed", died_reason(name, f"{detail} before it recorded a result; see logs.txt"))
-
-
-def _wait_gone(name: str, record: JobRecord, timeout: float) -> bool:
-    assert record.pid is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        child = _children.get(name)
-        if child is not None:
-            child.poll()  # reap it if it is ours, so it does not linger as a zombie
-        if process_state(record.pid, record.proc_start) != "alive":
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    """The whole process group when the job leads one (detached jobs do), else the process alone
-    (a foreground job shares the group of the terminal that started it)."""
-    try:
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _child_env() -> dict[str, str]:

@@ -13,6 +13,7 @@ import difflib
 import json
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, suppress
@@ -22,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from fmtune.errors import UserError
+from fmtune.jobs.layout import JobLayout
 from fmtune.paths import fmtune_home
+from fmtune.process import process_identity, process_state
 
 ACTIVE = ("Pending", "InProgress")
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -95,53 +98,6 @@ DIED = "the training process died unexpectedly"
 def died_reason(name: str, detail: str) -> str:
     return (f"{DIED} ({detail}); `fmtune jobs resume {name}` continues from "
             "the last complete checkpoint")
-
-
-# --- process identity ------------------------------------------------------------------------------------
-
-
-def process_identity(pid: int) -> str | None:
-    """A string that differs between two processes that had the same pid (boot id + start time)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return _psutil_identity(pid)
-    fields = stat[stat.rindex(")") + 2 :].split()  # the command name may hold spaces and parentheses
-    return f"{boot}:{fields[19]}"  # field 22 of /proc/PID/stat: start time in clock ticks after boot
-
-
-def _psutil_identity(pid: int) -> str | None:
-    try:
-        import psutil
-    except ImportError:
-        return None
-    try:
-        return f"psutil:{psutil.Process(pid).create_time():.3f}"
-    except psutil.Error:
-        return None
-
-
-def process_state(pid: int, identity: str | None) -> str:
-    """'alive', 'gone' or 'reused' (the pid now belongs to another process). A zombie counts as gone."""
-    stat_file = Path(f"/proc/{pid}/stat")
-    if Path("/proc/self/stat").exists():
-        try:
-            stat = stat_file.read_text()
-        except OSError:
-            return "gone"
-        if stat[stat.rindex(")") + 2 :].split()[0] in ("Z", "X"):
-            return "gone"
-    else:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return "gone"
-        except PermissionError:
-            pass  # alive, owned by someone else
-    if identity is not None and process_identity(pid) not in (identity, None):
-        return "reused"
-    return "alive"
 
 
 # --- the store -------------------------------------------------------------------------------------------
@@ -341,7 +297,7 @@ class JobStore:
             f"pid {record.pid} is no longer running" if state == "gone"
             else f"pid {record.pid} now belongs to another process",
         )
-        own = _status_file(Path(record.job_dir))
+        own = JobLayout(Path(record.job_dir)).status()
         if own.get("pid") == record.pid and own.get("status") in TERMINAL:
             status, reason = own["status"], own.get("failure_reason")
         stamp = now()
@@ -362,8 +318,11 @@ def _record(row: tuple) -> JobRecord:
     return JobRecord(**values)
 
 
-def _status_file(job_dir: Path) -> dict[str, Any]:
+def mark(layout: JobLayout, status: str, reason: str | None = None) -> None:
+    """Called by the job's own process: status.json first (always possible), then the job store row, so
+    `fmtune jobs list` is current even when no CLI is attached. A store problem never fails a job."""
+    layout.write_status(status, reason, os.getpid())
     try:
-        return json.loads((job_dir / "status.json").read_text())
-    except (OSError, ValueError):
-        return {}
+        JobStore().record_own_status(layout.root, json.loads(layout.config.read_text()), status, reason)
+    except Exception as err:  # the job's result matters more than its listing
+        print(f"fmtune: could not record status {status} in the job store: {err}", file=sys.stderr)

@@ -9,10 +9,7 @@ from typing import Any
 import torch
 
 from fmtune.data.prompting import PromptFormat
-from fmtune.errors import UserError
 from fmtune.models.loading import load_pretrained, load_tokenizer, quiet_libraries, training_device
-from fmtune.models.source import require_safetensors
-from fmtune.paths import jobs_dir
 
 
 @dataclass
@@ -23,33 +20,11 @@ class LoadedModel:
     path: Path
 
 
-def resolve_model_dir(reference: str) -> Path:
-    """A model folder, a job folder (its model/), or a job name under FMTUNE_HOME/jobs."""
-    for candidate in (Path(reference).expanduser(), jobs_dir() / reference):
-        if (candidate / "model" / "config.json").exists():
-            require_safetensors(candidate / "model", "model")
-            return candidate / "model"
-        if (candidate / "status.json").exists():  # a job folder (fmtune.jobs.layout) without model/
-            raise UserError(f"job folder {candidate} has no model/: the job has not finished (or failed). "
-                            "`fmtune jobs describe NAME` says where it stands.")
-        if (candidate / "config.json").exists():
-            require_safetensors(candidate, "model")
-            return candidate
-    from fmtune.models.source import materialize, resolve_source
-
-    try:
-        return materialize(resolve_source(reference))
-    except UserError:
-        raise UserError(
-            f"'{reference}' is neither a finished job (name or folder), a model folder, nor a known model id."
-        ) from None
-
-
-def load_for_generation(reference: str, prompt_format: PromptFormat | None = None) -> LoadedModel:
+def load_model_dir(path: Path, prompt_format: PromptFormat | None = None) -> LoadedModel:
+    """A model folder ready to generate, prompted as saved with it (or as `prompt_format` says)."""
     from transformers import AutoConfig
 
     quiet_libraries()
-    path = resolve_model_dir(reference)
     tokenizer = load_tokenizer(path)
     fmt = prompt_format or PromptFormat.load(path) or default_format(tokenizer)
     seq2seq = bool(getattr(AutoConfig.from_pretrained(path), "is_encoder_decoder", False))

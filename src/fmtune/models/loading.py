@@ -79,6 +79,26 @@ def training_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
+CPU_4BIT_BLOCK = 32  # bitsandbytes' CPU 4-bit kernel packs output features in blocks of 32
+
+
+def cpu_4bit_unpackable(model_dir: Path, **remote_code: Any) -> list[str] | None:
+    """Linear layers bitsandbytes cannot run in 4 bits on CPU (output features not a multiple of 32, e.g. a
+    small model's multi-query K/V projection): they stay in full precision, as the output layer always does.
+    None where every layer packs (bitsandbytes' own default skips then apply)."""
+    from transformers import AutoConfig
+
+    from fmtune.models.memory import _meta_model
+
+    model = _meta_model(AutoConfig.from_pretrained(model_dir, **remote_code))
+    odd = [name for name, module in model.named_modules()
+           if isinstance(module, torch.nn.Linear) and module.out_features % CPU_4BIT_BLOCK]
+    if not odd:
+        return None
+    output = next((name for name, module in model.named_modules() if module is model.get_output_embeddings()), None)
+    return [*odd, *([output] if output else [])]
+
+
 def load_pretrained(
     model_dir: Path,
     device: torch.device,
@@ -98,10 +118,11 @@ def load_pretrained(
     if quantization == "int8":
         extra = {"quantization_config": BitsAndBytesConfig(load_in_8bit=True), "device_map": {"": device}}
     elif quantization == "nf4":
+        skip = cpu_4bit_unpackable(model_dir, **remote_code) if device.type == "cpu" else None
         extra = {
             "quantization_config": BitsAndBytesConfig(
                 load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=dtype,
+                bnb_4bit_compute_dtype=dtype, llm_int8_skip_modules=skip,
             ),
             "device_map": {"": device},
         }
@@ -111,7 +132,19 @@ def load_pretrained(
     model.config.use_cache = False
     if hasattr(model.config, "router_aux_loss_coef"):  # MoE: keep the load-balancing loss on while tuning
         model.config.output_router_logits = True
+    if quantization == "nf4" and device.type == "cpu":
+        keep_4bit_trainable(model)
     return model if quantization else model.to(device)
+
+
+def keep_4bit_trainable(model: Any) -> None:
+    """On CPUs with avx512_bf16, bitsandbytes repacks a 4-bit layer's weights for its inference kernel on the
+    first forward pass in eval mode without gradients (as fmtune's packing and loss checks make), and that
+    kernel has no backward: training after it silently stops reaching the LoRA weights. Keep every 4-bit layer
+    in its trainable layout."""
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
 
 
 def attention_implementation(auto: Any, model_dir: Path, device: torch.device, dtype: torch.dtype,

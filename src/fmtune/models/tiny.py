@@ -384,7 +384,7 @@ def _smollm2_tokenizer() -> Any:
     converted = models_cache_dir() / DEFAULT_MODEL_ID
     if (converted / "tokenizer.json").exists():
         return AutoTokenizer.from_pretrained(converted)
-    from fmtune.models.source import gguf_location
+    from fmtune.models.gguf import gguf_location
 
     gguf = gguf_location(get_card(DEFAULT_MODEL_ID))
     return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)

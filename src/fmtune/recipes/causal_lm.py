@@ -17,7 +17,6 @@ import torch
 
 from fmtune.catalog.formats import chat_template_for, stop_strings_for
 from fmtune.config.hyperparameters import Hyperparameters
-from fmtune.config.job import JobConfig
 from fmtune.data.batching import collate
 from fmtune.data.channels import Splits, cap, data_mode
 from fmtune.data.encode import (
@@ -33,16 +32,13 @@ from fmtune.data.packing import collate_packing, keeps_examples_apart, pack_exam
 from fmtune.data.prompting import PromptFormat, end_of_turn_ids
 from fmtune.data.token_cache import cached, fingerprint
 from fmtune.errors import UserError
+from fmtune.jobs.config import JobConfig
 from fmtune.jobs.layout import JobLayout
 from fmtune.models.loading import lora_targets_for, make_trainable
-from fmtune.recipes.common import (
-    load_base,
-    log_model,
-    plan_memory,
-    recipe_main,
-    save_outputs,
-    set_up,
-)
+from fmtune.recipes.export import save_outputs
+from fmtune.recipes.lifecycle import recipe_main
+from fmtune.recipes.setup import load_base, log_model, plan_memory, set_up
+from fmtune.tasks.text import read_splits
 from fmtune.training.distributed import shard
 from fmtune.training.joblog import JobLog
 from fmtune.training.loop import Batch, TrainingRun, fit
@@ -64,7 +60,7 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
             f"{job.model}: its tokenizer has no chat template and the catalog has no chat format for it, so "
             "chat_dataset=True cannot render conversations; use instruction_tuned=True with prompt/completion rows."
         )
-    splits = job.read_splits(mode)
+    splits = read_splits(job, mode)
     train_set, val_set = encode_splits(splits, mode, tokenizer, setup.max_length, hp, chat_template, log,
                                        setup.model_dir)
     log(f"data: {mode}; {len(train_set)} training / {len(val_set)} validation sequences "

@@ -3,7 +3,8 @@
     python -m fmtune.recipes.seq2seq --job-dir DIR      (the runner starts this for text2text models)
 
 The prompt goes to the encoder, the completion (+ EOS) is the decoder's target. Domain adaptation on
-raw text has no encoder-decoder objective here, so `build_job` refuses it before this runs.
+raw text has no encoder-decoder objective here: the text2text task's rules (fmtune.tasks.text) refuse it
+before this runs.
 """
 
 from __future__ import annotations
@@ -14,22 +15,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from fmtune.config.job import JobConfig
 from fmtune.data.batching import collate_seq2seq
-from fmtune.data.channels import data_mode
 from fmtune.data.encode import IGNORE_INDEX, encode_in_workers, encode_seq2seq
 from fmtune.data.prompting import PromptFormat
-from fmtune.errors import UserError
+from fmtune.jobs.config import JobConfig
 from fmtune.jobs.layout import JobLayout
 from fmtune.models.loading import lora_targets_for, make_trainable
-from fmtune.recipes.common import (
-    load_base,
-    log_model,
-    plan_memory,
-    recipe_main,
-    save_outputs,
-    set_up,
-)
+from fmtune.recipes.export import save_outputs
+from fmtune.recipes.lifecycle import recipe_main
+from fmtune.recipes.setup import load_base, log_model, plan_memory, set_up
+from fmtune.tasks.text import read_splits
 from fmtune.training.distributed import shard
 from fmtune.training.joblog import JobLog
 from fmtune.training.loop import TrainingRun, fit
@@ -43,12 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resume: bool = False) -> None:
     setup = set_up(job, log)
     hp, card, tokenizer = setup.hp, setup.card, setup.tokenizer
-    if data_mode(hp.instruction_tuned, hp.chat_dataset) != "instruction":
-        raise UserError(
-            f"{job.model} is an encoder-decoder (text2text) model: it trains on prompt → completion rows. "
-            "Set instruction_tuned=True and chat_dataset=False."
-        )
-    splits = job.read_splits("instruction")
+    splits = read_splits(job, "instruction")
     encoded = []
     for records in (splits.train, splits.validation):
         examples, stats = encode_in_workers(

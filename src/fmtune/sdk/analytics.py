@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fmtune.jobs.layout import JobLayout
-from fmtune.jobs.report import read_metrics
+from fmtune.jobs.metrics import read_metrics
 from fmtune.jobs.store import JobStore, UnknownJobError
 
 # metrics.jsonl key -> the metric name (the JumpStart log line that SageMaker's regexes match)

@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from fmtune.catalog import find_card
-from fmtune.config.hyperparameters import changed_values
-from fmtune.config.job import Launch, build_job, default_job_name
 from fmtune.errors import UserError
 from fmtune.jobs import runner
-from fmtune.jobs.report import describe_job, stream_logs
+from fmtune.jobs.config import Launch
+from fmtune.jobs.layout import JobLayout
+from fmtune.jobs.start import JobRequest, default_job_name, start_job
 from fmtune.jobs.store import JobRecord, JobStore, UnknownJobError
+from fmtune.jobs.views import describe_job, stream_logs
 from fmtune.sdk.analytics import TrainingJobAnalytics
 from fmtune.sdk.errors import UnexpectedStatusException
 from fmtune.sdk.predictor import Predictor
+from fmtune.tasks import find_task
 
 log = logging.getLogger("fmtune.sdk")
 
@@ -149,6 +151,15 @@ class Estimator:
     def hyperparameters(self) -> dict[str, str]:
         return dict(self._hyperparameters)
 
+    def _given_hyperparameters(self) -> dict[str, Any]:
+        """Notebooks pass retrieve_default(...) back whole: only values changed from the model's defaults
+        count as given (so that a default still gives way to a value the notebook set)."""
+        card = find_card(self.model_id)
+        task = find_task(card.task) if card else None
+        if card is None or task is None:
+            return dict(self._hyperparameters)
+        return task.schema.changed_values(self._hyperparameters, card.default_hyperparameters)
+
     # --- training ------------------------------------------------------------------------------------
 
     def fit(self, inputs: Any = None, wait: bool = True, logs: Any = True, job_name: str | None = None,
@@ -162,13 +173,10 @@ class Estimator:
         channels = {name: local_path(value, f"channel {name!r}") for name, value in channels.items()}
         name = job_name or default_job_name(self.base_job_name or self.model_id)
         output_dir = Path(self.output_path) / name if self.output_path else None
-        card = find_card(self.model_id)
-        # Notebooks pass retrieve_default(...) back whole: only changed values count as given.
-        given = changed_values(self._hyperparameters, card.default_hyperparameters if card else {})
-        job = build_job(self.model_id, channels, given, job_name=name, output_dir=output_dir,
-                        accept_eula=self.accept_eula, tiny_random=self.tiny_random, launch=self.launch)
-        job = runner.check_job_data(job)
-        runner.submit(job, detach=True)  # its own session: the job outlives this kernel
+        request = JobRequest(self.model_id, channels, self._given_hyperparameters(), job_name=name,
+                             output_dir=output_dir, accept_eula=self.accept_eula, tiny_random=self.tiny_random,
+                             launch=self.launch)
+        job = start_job(request, detach=True).config  # its own session: the job outlives this kernel
         self.latest_training_job = TrainingJob(job.job_name)
         log.info("fmtune: training job %s started in %s", job.job_name, job.job_dir)
         if wait:
@@ -183,7 +191,7 @@ class Estimator:
 
     @property
     def model_data(self) -> str:
-        return str(Path(self._job().describe()["output_dir"]) / "model")
+        return str(JobLayout(Path(self._job().describe()["output_dir"])).model)
 
     @property
     def training_job_analytics(self) -> TrainingJobAnalytics:
@@ -224,11 +232,11 @@ class Estimator:
                                                     "instance_type": instance_type}.items() if v is not None})
         notice_ignored("deploy", cloud_only)
         record = self._job().wait(logs=False)
-        model_dir = Path(record.job_dir) / "model"
-        if not (model_dir / "config.json").exists():
+        layout = JobLayout(Path(record.job_dir))
+        if not layout.has_model():
             raise ValueError(f"training job {record.name} is {record.status} and has no model yet; "
                              f"`fmtune jobs resume {record.name}` finishes it.")
-        return Predictor(model_dir, endpoint_name or record.name)
+        return Predictor(layout.model, endpoint_name or record.name)
 
     # --- helpers -------------------------------------------------------------------------------------
 

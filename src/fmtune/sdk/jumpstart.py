@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from fmtune.catalog import ModelCard, find_card, unknown_model_message
-from fmtune.config.hyperparameters import parse_hyperparameters
-from fmtune.errors import ConfigError
+from fmtune.errors import UserError
 from fmtune.sdk.estimator import Estimator, notice_ignored
+from fmtune.tasks import get_task
 
 log = logging.getLogger("fmtune.sdk")
 
@@ -67,6 +67,7 @@ def validate(region: str | None = None, model_id: str | None = None, model_versi
         raise ValueError("validate() needs hyperparameters={...}")
     card = jumpstart_card(model_id, model_version)
     try:
-        parse_hyperparameters({**card.default_hyperparameters, **{k: str(v) for k, v in hyperparameters.items()}})
-    except ConfigError as err:
+        schema, defaults = get_task(card.task).schema, card.default_hyperparameters
+        schema.resolve(schema.changed_values(hyperparameters, defaults), defaults)
+    except UserError as err:
         raise ValueError(str(err)) from None

@@ -23,8 +23,6 @@ import torch
 
 from fmtune.data.prompting import PromptFormat, end_of_turn_ids
 from fmtune.errors import UserError
-from fmtune.models.source import require_safetensors
-from fmtune.paths import jobs_dir
 from fmtune.serve.decoding import Event, Row, RowSampler, RowStopper, SamplingParams
 from fmtune.serve.metrics import BATCH_BUCKETS, Metrics, endpoint_metrics
 from fmtune.serve.settings import ServeSettings
@@ -142,14 +140,14 @@ class Engine:
         """Load a job, model folder or model id, and each adapter (name → adapter folder or job)."""
         from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-        from fmtune.models.generate import default_format, resolve_model_dir
+        from fmtune.jobs.artifacts import adapter_dir, adapter_format, model_dir
+        from fmtune.models.generate import default_format
         from fmtune.models.loading import load_tokenizer, quiet_libraries, training_device
 
         settings = (settings or ServeSettings()).check()
         quiet_libraries()
-        path = resolve_model_dir(reference)
-        require_safetensors(path, "model")
-        adapter_dirs = {name: resolve_adapter_dir(ref) for name, ref in (adapters or {}).items()}
+        path = model_dir(reference)
+        adapter_dirs = {name: adapter_dir(ref) for name, ref in (adapters or {}).items()}
         base_name = settings.served_model_name or default_served_name(reference)
         check_adapter_names(base_name, adapter_dirs)
 
@@ -162,15 +160,15 @@ class Engine:
         model = auto.from_pretrained(path, dtype=dtype, use_safetensors=True)
         if getattr(model.config, "output_router_logits", False):  # MoE training aux loss: breaks padded batches
             model.config.output_router_logits = False
-        for index, (name, adapter_dir) in enumerate(adapter_dirs.items()):
-            model = attach_adapter(model, name, adapter_dir, first=index == 0)
+        for index, (name, folder) in enumerate(adapter_dirs.items()):
+            model = attach_adapter(model, name, folder, first=index == 0)
         model.to(device).eval()
 
         base_format = PromptFormat.load(path) or default_format(tokenizer)
         base = served_model(base_name, None, path, base_format, tokenizer, model)
         served = {
-            name: served_model(name, name, adapter_dir, adapter_format(adapter_dir) or base_format, tokenizer, model)
-            for name, adapter_dir in adapter_dirs.items()
+            name: served_model(name, name, folder, adapter_format(folder) or base_format, tokenizer, model)
+            for name, folder in adapter_dirs.items()
         }
         limit = settings.max_model_len or model_context_length(config, tokenizer)
         engine = cls(model, tokenizer, base, served, settings, is_seq2seq=is_seq2seq, context_length=limit)
@@ -382,24 +380,6 @@ def check_adapter_names(base_name: str, adapters: Mapping[str, Path]) -> None:
     for name in adapters:
         if name in (base_name, BASE_ADAPTER) or not name.strip():
             raise UserError(f"--adapter {name}=...: the name must differ from the base model's name '{base_name}'.")
-
-
-def resolve_adapter_dir(reference: str) -> Path:
-    """An adapter folder (adapter_config.json), a job folder or a job name (its adapter/)."""
-    for candidate in (Path(reference).expanduser(), jobs_dir() / reference):
-        for folder in (candidate, candidate / "adapter"):
-            if (folder / "adapter_config.json").exists():
-                require_safetensors(folder, "adapter")
-                return folder
-    raise UserError(
-        f"adapter '{reference}' is neither a folder with adapter_config.json nor a finished job (name or folder) "
-        "with an adapter/ folder."
-    )
-
-
-def adapter_format(adapter_dir: Path) -> PromptFormat | None:
-    """The adapter's own prompt format (saved next to it by training), else the one of its job's model/."""
-    return PromptFormat.load(adapter_dir) or PromptFormat.load(adapter_dir.parent / "model")
 
 
 def attach_adapter(model: Any, name: str, adapter_dir: Path, *, first: bool) -> Any:

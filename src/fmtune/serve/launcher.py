@@ -3,24 +3,22 @@ answers /health; `stop_endpoint` ends it. What `Estimator.deploy()` and `predict
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fmtune import process
 from fmtune.errors import UserError
 from fmtune.serve.client import EndpointClient
-from fmtune.serve.registry import check_name, endpoints_dir, get_endpoint, process_alive, unregister
+from fmtune.serve.registry import check_name, endpoints_dir, get_endpoint, unregister
 from fmtune.serve.settings import API_KEY_ENV, ServeSettings
-
-_CHILDREN: dict[int, subprocess.Popen] = {}  # processes this interpreter started, reaped when stopped
 
 
 @dataclass(frozen=True)
@@ -64,27 +62,28 @@ def start_endpoint(
         raise UserError(f"an endpoint named '{name}' is already running; stop it first or pick another name.")
     endpoints_dir().mkdir(parents=True, exist_ok=True)
     log_path = endpoints_dir() / f"{name}.log"
-    argv = [sys.executable, "-m", "fmtune.serve", model, "--name", name, *settings_flags(settings)]
-    for adapter_name, reference in (adapters or {}).items():
-        argv += ["--adapter", f"{adapter_name}={reference}"]
-    env = {**os.environ, API_KEY_ENV: key, "FMTUNE_ENDPOINT_LOG": str(log_path)}  # the key stays out of argv
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                   start_new_session=True)  # outlives the notebook, as a JumpStart endpoint does
-    _CHILDREN[process.pid] = process
+    # What to serve travels as a file (the key, in the environment, never touches the disk or argv).
+    launch = endpoints_dir() / "launch" / f"{name}.json"
+    launch.parent.mkdir(parents=True, exist_ok=True)
+    plan = {"model": model, "adapters": dict(adapters or {}), "name": name,
+            "settings": {k: v for k, v in asdict(settings).items() if k != "api_key"}}
+    launch.write_text(json.dumps(plan, indent=2) + "\n")
+    argv = [sys.executable, "-m", "fmtune.serve", str(launch)]
+    env = {**os.environ, API_KEY_ENV: key, "FMTUNE_ENDPOINT_LOG": str(log_path)}
+    # Its own session: it outlives the notebook, as a JumpStart endpoint does.
+    child = process.start(argv, env=env, log=log_path, detach=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            _CHILDREN.pop(process.pid, None)
-            raise UserError(f"endpoint '{name}' failed to start (exit code {process.returncode}):\n"
-                            f"{_tail(log_path)}")
+        code = process.exit_code(child.pid)
+        if code is not None:
+            raise UserError(f"endpoint '{name}' failed to start (exit code {code}):\n{_tail(log_path)}")
         record = get_endpoint(name)
-        if record is not None and record.pid == process.pid:
-            endpoint = Endpoint(name, record.url, process.pid, model, tuple(record.adapters), key, log_path)
+        if record is not None and record.pid == child.pid:
+            endpoint = Endpoint(name, record.url, child.pid, model, tuple(record.adapters), key, log_path)
             if endpoint.client().health():
                 return endpoint
         time.sleep(0.2)
-    _terminate(process.pid, 10.0)
+    process.terminate(process.handle_of(child.pid), 10.0)
     raise UserError(f"endpoint '{name}' did not answer within {timeout:.0f} s; log:\n{_tail(log_path)}")
 
 
@@ -95,7 +94,7 @@ def stop_endpoint(endpoint: Endpoint | str, timeout: float = 30.0) -> bool:
     if record is None:
         unregister(name)
         return False
-    _terminate(record.pid, timeout)
+    process.terminate(record.handle, timeout)
     unregister(name, record.pid)
     return True
 
@@ -110,47 +109,11 @@ def find_endpoint(name: str, api_key: str | None = None) -> Endpoint | None:
                     api_key or os.environ.get(API_KEY_ENV), Path(record.log) if record.log else None)
 
 
-def settings_flags(settings: ServeSettings) -> list[str]:
-    """The `fmtune deploy` flags that reproduce these settings (never the API key)."""
-    flags = ["--host", settings.host, "--port", str(settings.port),
-             "--max-body-bytes", str(settings.max_body_bytes),
-             "--max-new-tokens-cap", str(settings.max_new_tokens_cap),
-             "--default-max-new-tokens", str(settings.default_max_new_tokens),
-             "--max-batch-size", str(settings.max_batch_size), "--max-queue", str(settings.max_queue),
-             "--batch-wait-ms", str(settings.batch_wait_ms)]
-    if settings.max_model_len is not None:
-        flags += ["--max-model-len", str(settings.max_model_len)]
-    if settings.served_model_name:
-        flags += ["--served-model-name", settings.served_model_name]
-    return flags
-
-
 def _default_name(model: str) -> str:
     path = Path(model)
     base = (path.parent.name if path.name == "model" else path.name) or "endpoint"
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
     return f"{re.sub(r'[^A-Za-z0-9._-]+', '-', base).strip('-.')[:40] or 'endpoint'}-{stamp}"
-
-
-def _terminate(pid: int, timeout: float) -> None:
-    """SIGTERM (graceful: in-flight requests end), then SIGKILL after `timeout`."""
-    child = _CHILDREN.pop(pid, None)
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    if child is not None:
-        try:
-            child.wait(timeout)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-        return
-    deadline = time.monotonic() + timeout
-    while process_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if process_alive(pid):
-        os.kill(pid, signal.SIGKILL)
 
 
 def _tail(path: Path, lines: int = 20) -> str:

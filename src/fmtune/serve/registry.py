@@ -12,6 +12,7 @@ from pathlib import Path
 
 from fmtune.errors import UserError
 from fmtune.paths import fmtune_home
+from fmtune.process import Handle
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")  # used with fullmatch: "$" would accept a trailing newline
 
@@ -26,6 +27,11 @@ class EndpointRecord:
     started: str = ""
     log: str | None = None  # the managed process's log file, when started by `start_endpoint`
     auth: bool = False  # whether an API key is required
+    proc_start: str | None = None  # the process's identity (fmtune.process): tells it from a reused pid
+
+    @property
+    def handle(self) -> Handle:
+        return Handle(self.pid, self.proc_start)
 
 
 def endpoints_dir() -> Path:
@@ -64,7 +70,7 @@ def unregister(name: str, pid: int | None = None) -> None:
 
 def get_endpoint(name: str) -> EndpointRecord | None:
     record = _read(endpoints_dir() / f"{check_name(name)}.json")
-    return record if record is not None and process_alive(record.pid) else None
+    return record if record is not None and record.handle.alive() else None
 
 
 def list_endpoints() -> list[EndpointRecord]:
@@ -75,32 +81,12 @@ def list_endpoints() -> list[EndpointRecord]:
         record = _read(path)
         if record is None:
             continue
-        if process_alive(record.pid):
+        if record.handle.alive():
             records.append(record)
         else:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
     return records
-
-
-def process_alive(pid: int) -> bool:
-    """True for a live fmtune process (a recycled pid running something else does not count)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ")
-        except OSError:
-            return False
-        if not text:  # a zombie: exited, not yet reaped
-            return False
-        return b"fmtune" in text
-    return True
 
 
 def _read(path: Path) -> EndpointRecord | None:

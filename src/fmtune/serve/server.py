@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from fmtune.process import process_identity
 from fmtune.serve.registry import EndpointRecord, get_endpoint, register, unregister
 from fmtune.serve.settings import ServeSettings
 
@@ -67,7 +68,8 @@ def serve_forever(
     url = url_of(sock)
     name = name or default_endpoint_name(engine.base.name, sock.getsockname()[1])
     record = EndpointRecord(
-        name=name, url=url, pid=os.getpid(), model=reference, adapters=list(engine.adapters),
+        name=name, url=url, pid=os.getpid(), proc_start=process_identity(os.getpid()), model=reference,
+        adapters=list(engine.adapters),
         started=datetime.now(UTC).isoformat(timespec="seconds"), log=os.environ.get("FMTUNE_ENDPOINT_LOG"),
         auth=settings.api_key is not None,
     )

@@ -18,6 +18,7 @@ from fmtune.config.hyperparameters import Hyperparameters
 from fmtune.data.batching import evaluation_batches, length_grouped_batches, training_batches
 from fmtune.data.encode import IGNORE_INDEX, Encoded
 from fmtune.jobs.layout import JobLayout
+from fmtune.jobs.metrics import jumpstart_lines, keep_metrics_before, perplexity, record_metrics
 from fmtune.models.loading import autocast
 from fmtune.training.checkpoint import (
     TrainState,
@@ -29,7 +30,6 @@ from fmtune.training.checkpoint import (
 )
 from fmtune.training.distributed import Dist, sum_across
 from fmtune.training.joblog import JobLog
-from fmtune.training.metrics import jumpstart_lines, keep_metrics_before, perplexity, record_metrics
 from fmtune.training.progress import Progress
 from fmtune.training.stop import JobStopped, StopRequest
 

@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from fmtune.atomic import write_file_atomically
+
 
 def perplexity(loss: float) -> float:
     return math.exp(loss) if loss < 50 else float("inf")
@@ -20,9 +22,21 @@ def record_metrics(path: Path, record: dict[str, Any]) -> None:
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
+    """metrics.jsonl records. A line that does not parse (half-written by an older fmtune, or cut by a full
+    disk) is skipped: readers follow a running job."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
 
 
 def jumpstart_lines(epoch: int, train_loss: float | None, eval_loss: float) -> list[str]:
@@ -41,6 +55,4 @@ def keep_metrics_before(path: Path, epoch: int) -> None:
 
 
 def _write_atomically(path: Path, records: list[dict[str, Any]]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-    tmp.replace(path)
+    write_file_atomically(path, "".join(json.dumps(r) + "\n" for r in records).encode())

@@ -1,26 +1,20 @@
-"""Pieces every recipe uses, as small functions: the job's process lifecycle, setup, and saving."""
+"""A recipe's setup, shared by the text recipes: model source, seed, device and precision, tokenizer, the
+memory preflight sized by the data, the base model, and what to log about it."""
 
 from __future__ import annotations
 
-import argparse
-import copy
 import random
-import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from fmtune.atomic import staged_dir
 from fmtune.catalog import ModelCard
 from fmtune.config.hyperparameters import Hyperparameters
-from fmtune.config.job import JobConfig
 from fmtune.data.encode import Encoded
-from fmtune.data.prompting import PromptFormat
 from fmtune.errors import UserError
-from fmtune.jobs.layout import JobLayout
+from fmtune.jobs.config import JobConfig
 from fmtune.models.loading import (
     count_parameters,
     effective_max_length,
@@ -29,75 +23,9 @@ from fmtune.models.loading import (
     quiet_libraries,
     use_bf16,
 )
-from fmtune.models.source import RemoteCode, materialize, resolve_source
-from fmtune.training.checkpoint import restore_trainable, trainable_state
-from fmtune.training.distributed import Dist, device_for, init_distributed, shutdown, sum_across
+from fmtune.models.source import RemoteCode, materialize
+from fmtune.training.distributed import Dist, device_for, init_distributed, sum_across
 from fmtune.training.joblog import JobLog
-from fmtune.training.stop import JobStopped, StopRequest
-
-Recipe = Callable[[JobConfig, JobLayout, JobLog, StopRequest, bool], None]
-
-
-def recipe_main(recipe: Recipe, prog: str, argv: list[str] | None = None) -> int:
-    """`python -m fmtune.recipes.X --job-dir DIR [--resume]`: run the recipe and record how it ended."""
-    parser = argparse.ArgumentParser(prog=prog)
-    parser.add_argument("--job-dir", required=True, type=Path)
-    parser.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
-    args = parser.parse_args(argv)
-    stop = StopRequest.install()
-    d = init_distributed()
-    # Under torchrun every process runs this; only the main one writes the log, status and outputs.
-    layout = JobLayout(args.job_dir) if d.is_main else SilentLayout(args.job_dir)
-    job = JobConfig.load(layout.config)
-    log = JobLog(layout.logs) if d.is_main else SilentLog()
-    layout.mark_running()
-    try:
-        recipe(job, layout, log, stop, args.resume)
-        layout.mark_completed()
-        return 0
-    except JobStopped as stopped:
-        log(f"stopped by {stopped.signal_name}; {stopped.detail}")
-        layout.mark_stopped()
-        return 128 + stopped.signal_number
-    except UserError as err:
-        log(f"ERROR: {err}")
-        layout.mark_failed(str(err))
-        return err.exit_code
-    except Exception as err:  # a bug or a crash: keep the traceback in the log for the report
-        log("".join(traceback.format_exception(err)).rstrip())
-        if not d.is_main:  # the main process's log is the job's log; other ranks report on stderr
-            traceback.print_exception(err)
-        layout.mark_failed(f"{type(err).__name__}: {err}")
-        return 1
-    finally:
-        log.close()
-        shutdown(d)
-
-
-class SilentLog:
-    """The log of a process other than the main one under torchrun: says nothing."""
-
-    def __call__(self, message: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-class SilentLayout(JobLayout):
-    """The job folder as seen by a process other than the main one: readable, never written."""
-
-    def mark_running(self) -> None:
-        pass
-
-    def mark_completed(self) -> None:
-        pass
-
-    def mark_stopped(self) -> None:
-        pass
-
-    def mark_failed(self, reason: str) -> None:
-        pass
 
 
 @dataclass
@@ -118,7 +46,7 @@ def set_up(job: JobConfig, log: JobLog) -> Setup:
     """Resolve the model, seed, device and precision; load the tokenizer; say what is about to happen."""
     quiet_libraries()
     hp = job.hp
-    source = resolve_source(job.model, tiny_random=job.tiny_random)
+    source = job.model_source()
     card = source.card
     random.seed(hp.seed)
     torch.manual_seed(hp.seed)
@@ -224,41 +152,3 @@ def log_model(model: Any, hp: Hyperparameters, targets: list[str], log: JobLog, 
         f"{trainable / 1e6:.2f}M trainable ({100 * trainable / total:.2f}%){checkpointing}")
 
 
-def save_outputs(
-    model: Any, setup: Setup, prompt_format: PromptFormat, layout: JobLayout, log: JobLog,
-    rebuild: Callable[[], Any], seq2seq: bool = False,
-) -> None:
-    """model/ (safetensors, tokenizer, generation config, prompt format) and, for LoRA, adapter/ (PEFT).
-
-    LoRA over a quantized base is merged into a freshly loaded full-precision base, so that the exported
-    model holds de-quantized weights + the adapter, not a lossy merge into 8/4-bit weights. A model
-    sharded with FSDP is gathered and exported from an unsharded copy built by `rebuild`."""
-    tokenizer = setup.tokenizer
-    if setup.dist.active:
-        weights = trainable_state(model)  # collective: every process gathers, the main one exports
-        if not setup.dist.is_main:
-            return
-        model = rebuild()
-        restore_trainable(model, weights)
-    if setup.hp.peft_type == "lora":
-        with staged_dir(layout.adapter, replace=True) as folder:  # whole or absent, also on a full disk
-            model.save_pretrained(folder, safe_serialization=True)
-            tokenizer.save_pretrained(folder)
-            prompt_format.save(folder)
-        if setup.hp.quantization:
-            from peft import PeftModel
-
-            base = load_pretrained(setup.model_dir, setup.device, seq2seq=seq2seq, **setup.remote_code)
-            model = PeftModel.from_pretrained(base, layout.adapter)
-        model = model.merge_and_unload()
-    model.config.use_cache = True
-    generation = copy.deepcopy(model.generation_config)
-    generation.eos_token_id = prompt_format.eos_token_ids
-    generation.pad_token_id = tokenizer.pad_token_id
-    model.generation_config = generation
-    with staged_dir(layout.model, replace=True) as folder:
-        model.save_pretrained(folder, safe_serialization=True)
-        tokenizer.save_pretrained(folder)
-        prompt_format.save(folder)
-    saved = f"adapter to {layout.adapter} and merged model" if setup.hp.peft_type == "lora" else "model"
-    log(f"saved {saved} to {layout.model}")

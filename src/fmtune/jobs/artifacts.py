@@ -1,0 +1,67 @@
+"""What a reference to a trained thing points at: a job name, a job folder, a model or adapter folder, or a
+catalog model id. The CLI, the SDK and the endpoint all resolve references here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fmtune.data.prompting import PromptFormat
+from fmtune.errors import UserError
+from fmtune.jobs.layout import JobLayout
+from fmtune.models.generate import LoadedModel, load_model_dir
+from fmtune.models.source import materialize, require_safetensors, resolve_source
+from fmtune.paths import jobs_dir
+
+
+def job_layout(reference: str) -> JobLayout | None:
+    """The job a reference names (a job folder, or a job name under FMTUNE_HOME/jobs), if it names one."""
+    for candidate in (Path(reference).expanduser(), jobs_dir() / reference):
+        layout = JobLayout(candidate)
+        if layout.is_job():
+            return layout
+    return None
+
+
+def model_dir(reference: str) -> Path:
+    """A finished job's model/, a model folder, or a catalog model id's weights (prepared once)."""
+    layout = job_layout(reference)
+    if layout is not None:
+        if not layout.has_model():
+            raise UserError(f"job folder {layout.root} has no model/: the job has not finished (or failed). "
+                            "`fmtune jobs describe NAME` says where it stands.")
+        require_safetensors(layout.model, "model")
+        return layout.model
+    folder = Path(reference).expanduser()
+    if (folder / "config.json").exists():
+        require_safetensors(folder, "model")
+        return folder
+    try:
+        folder = materialize(resolve_source(reference))
+    except UserError:
+        raise UserError(
+            f"'{reference}' is neither a finished job (name or folder), a model folder, nor a known model id."
+        ) from None
+    require_safetensors(folder, "model")
+    return folder
+
+
+def adapter_dir(reference: str) -> Path:
+    """An adapter folder (adapter_config.json), or a job's adapter/ (by folder or name)."""
+    layout = job_layout(reference)
+    for folder in (layout.adapter,) if layout is not None else (Path(reference).expanduser(),):
+        if (folder / "adapter_config.json").exists():
+            require_safetensors(folder, "adapter")
+            return folder
+    raise UserError(
+        f"adapter '{reference}' is neither a folder with adapter_config.json nor a finished job (name or folder) "
+        "with an adapter/ folder."
+    )
+
+
+def adapter_format(adapter: Path) -> PromptFormat | None:
+    """The adapter's own prompt format (saved beside it by training), else that of its job's model/."""
+    return PromptFormat.load(adapter) or PromptFormat.load(JobLayout(adapter.parent).model)
+
+
+def load_for_generation(reference: str, prompt_format: PromptFormat | None = None) -> LoadedModel:
+    return load_model_dir(model_dir(reference), prompt_format)

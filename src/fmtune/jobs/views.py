@@ -1,0 +1,88 @@
+"""A job seen from outside: its description (status, paths, latest metrics), and its log and metrics as
+iterators that follow a running job (the CLI prints them; a web page can stream them)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from fmtune.jobs.layout import JobLayout
+from fmtune.jobs.metrics import read_metrics
+from fmtune.jobs.runner import POLL_S, settle_child
+from fmtune.jobs.store import JobRecord, JobStore
+
+
+def describe_job(record: JobRecord) -> dict[str, Any]:
+    layout = JobLayout(Path(record.job_dir))
+    metrics = read_metrics(layout.metrics)
+    return {
+        "name": record.name,
+        "status": record.status,
+        "failure_reason": record.failure_reason,
+        "output_dir": record.job_dir,
+        "model_dir": str(layout.model) if layout.has_model() else None,
+        "model": record.model,
+        "created": record.created,
+        "started": record.started,
+        "ended": record.ended,
+        "pid": record.pid,
+        "hyperparameters": record.config.get("hyperparameters", {}),
+        "channels": record.config.get("channels", {}),
+        "latest_metrics": metrics[-1] if metrics else None,
+    }
+
+
+def log_lines(name: str, follow: bool = False, poll: float = POLL_S) -> Iterator[str]:
+    """The job's log, line by line; with `follow`, new lines as the job writes them, until it ends."""
+    path = _layout(name).logs
+    offset, partial = 0, b""
+    for running in _while_running(name, follow, poll):
+        data = b""
+        if path.exists():
+            with path.open("rb") as f:
+                f.seek(offset)
+                data = f.read()
+            offset += len(data)
+        *complete, partial = (partial + data).split(b"\n")
+        yield from (line.decode("utf-8", errors="replace") for line in complete)
+        if not running and partial:
+            yield partial.decode("utf-8", errors="replace")
+
+
+def metric_records(name: str, follow: bool = False, poll: float = POLL_S) -> Iterator[dict[str, Any]]:
+    """The job's metrics.jsonl records; with `follow`, each new one as it is written, until the job ends.
+    (The file is rewritten in epoch order, so records are told apart by epoch, not by position.)"""
+    path, seen = _layout(name).metrics, set()
+    for _ in _while_running(name, follow, poll):
+        for record in read_metrics(path):
+            if record.get("epoch") not in seen:
+                seen.add(record.get("epoch"))
+                yield record
+
+
+def stream_logs(name: str, out: TextIO | None = None, follow: bool = False, poll: float = POLL_S) -> JobRecord:
+    """Print the job's log (with `follow`, until the job ends); returns the job's record at the end."""
+    out = out or sys.stdout
+    for line in log_lines(name, follow, poll):
+        out.write(line + "\n")
+        out.flush()
+    return JobStore().require(name)
+
+
+def _layout(name: str) -> JobLayout:
+    return JobLayout(Path(JobStore().require(name).job_dir))
+
+
+def _while_running(name: str, follow: bool, poll: float) -> Iterator[bool]:
+    """Yields True while the job runs (pausing `poll` seconds between), then False once: read once more."""
+    store = JobStore()
+    while follow:
+        settle_child(name)
+        if not store.require(name).active:
+            break
+        yield True
+        time.sleep(poll)
+    yield False

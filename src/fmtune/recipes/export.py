@@ -1,0 +1,56 @@
+"""A recipe's outputs: adapter/ (PEFT) and model/ (merged safetensors + tokenizer + prompt format),
+each written whole or not at all."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from fmtune.atomic import staged_dir
+from fmtune.data.prompting import PromptFormat
+from fmtune.jobs.layout import JobLayout
+from fmtune.models.loading import load_pretrained
+from fmtune.recipes.setup import Setup
+from fmtune.training.checkpoint import restore_trainable, trainable_state
+from fmtune.training.joblog import JobLog
+
+
+def save_outputs(
+    model: Any, setup: Setup, prompt_format: PromptFormat, layout: JobLayout, log: JobLog,
+    rebuild: Callable[[], Any], seq2seq: bool = False,
+) -> None:
+    """model/ (safetensors, tokenizer, generation config, prompt format) and, for LoRA, adapter/ (PEFT).
+
+    LoRA over a quantized base is merged into a freshly loaded full-precision base, so that the exported
+    model holds de-quantized weights + the adapter, not a lossy merge into 8/4-bit weights. A model
+    sharded with FSDP is gathered and exported from an unsharded copy built by `rebuild`."""
+    tokenizer = setup.tokenizer
+    if setup.dist.active:
+        weights = trainable_state(model)  # collective: every process gathers, the main one exports
+        if not setup.dist.is_main:
+            return
+        model = rebuild()
+        restore_trainable(model, weights)
+    if setup.hp.peft_type == "lora":
+        with staged_dir(layout.adapter, replace=True) as folder:  # whole or absent, also on a full disk
+            model.save_pretrained(folder, safe_serialization=True)
+            tokenizer.save_pretrained(folder)
+            prompt_format.save(folder)
+        if setup.hp.quantization:
+            from peft import PeftModel
+
+            base = load_pretrained(setup.model_dir, setup.device, seq2seq=seq2seq, **setup.remote_code)
+            model = PeftModel.from_pretrained(base, layout.adapter)
+        model = model.merge_and_unload()
+    model.config.use_cache = True
+    generation = copy.deepcopy(model.generation_config)
+    generation.eos_token_id = prompt_format.eos_token_ids
+    generation.pad_token_id = tokenizer.pad_token_id
+    model.generation_config = generation
+    with staged_dir(layout.model, replace=True) as folder:
+        model.save_pretrained(folder, safe_serialization=True)
+        tokenizer.save_pretrained(folder)
+        prompt_format.save(folder)
+    saved = f"adapter to {layout.adapter} and merged model" if setup.hp.peft_type == "lora" else "model"
+    log(f"saved {saved} to {layout.model}")
