@@ -61,3 +61,11 @@ def smollm_tokenizer(embedded_model_dir: Path):
     from fmtune.models.loading import load_tokenizer
 
     return load_tokenizer(embedded_model_dir)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty FMTUNE_HOME for one test (nothing in it is created until fmtune writes it)."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("FMTUNE_HOME", str(home))
+    return home

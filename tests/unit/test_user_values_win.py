@@ -12,15 +12,11 @@ from fmtune.sagemaker import hyperparameters as sm_hyperparameters
 
 from ..jobs_support import build_job
 
+pytestmark = pytest.mark.usefixtures("home")  # a fresh FMTUNE_HOME for every test
+
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 CHAT_DEFAULTS = {"chat_dataset": "True", "instruction_tuned": "False"}  # e.g. Llama 2 Chat, Gemma instruct
 LLAMA2_70B_DEFAULTS = {"int8_quantization": "True", "enable_fsdp": "False"}  # shared/reference/jumpstart.md
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("FMTUNE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
 
 
 def test_a_default_gives_way_to_a_given_value_and_says_so():

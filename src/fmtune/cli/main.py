@@ -196,15 +196,15 @@ def cmd_models(args: argparse.Namespace) -> int:
         card = get_card(args.model_id)
         memory = default_memory_estimate(card)
         if args.json:
-            print(json.dumps({**asdict(card), "estimated_peak_memory": memory}, indent=2))
+            print(json.dumps({**card.to_dict(), "estimated_peak_memory": memory}, indent=2))
         else:
-            for key, value in asdict(card).items():
+            for key, value in card.to_dict().items():
                 print(f"{key:>24}: {value}")
             print(f"{'estimated_peak_memory':>24}: {memory}")
         return 0
     cards = search_cards(args.search, args.task)
     if args.json:
-        print(json.dumps([asdict(c) for c in cards], indent=2))
+        print(json.dumps([c.to_dict() for c in cards], indent=2))
         return 0
     for card in cards:
         eula = " (EULA)" if card.eula_required else ""

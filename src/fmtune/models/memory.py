@@ -54,7 +54,7 @@ class Shape:
             layers += _first(text, "num_decoder_layers", "num_layers")
         intermediate = _first(text, "intermediate_size", "ffn_hidden_size", "d_ff", "n_inner", default=4 * hidden)
         heads = _first(text, "num_attention_heads", "n_head", "num_heads")
-        return cls(count_parameters(config), layers, hidden, intermediate or 4 * hidden, text.vocab_size, heads)
+        return cls(config_parameter_count(config), layers, hidden, intermediate or 4 * hidden, text.vocab_size, heads)
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,8 @@ def lora_parameter_count(config: Any, targets: list[str], rank: int) -> int:
     return total
 
 
-def count_parameters(config: Any) -> int:
+def config_parameter_count(config: Any) -> int:
+    """All parameters of the model `config` describes (counted on a meta model: no memory, no weights)."""
     return sum(p.numel() for p in _meta_model(config).parameters())
 
 
@@ -196,14 +197,12 @@ def _first(config: Any, *names: str, default: int | None = None) -> int:
 
 
 def shape_for_card(card: Any) -> Shape | None:
-    """The card's architecture numbers (catalog data), when the weights are not on disk yet."""
-    from fmtune.catalog.shapes import SHAPES
-
-    numbers = SHAPES.get(card.hf_repo)
-    if numbers is None:
+    """The card's architecture numbers (its catalog architecture record), when the weights are not on disk yet."""
+    real = card.architecture_spec.shape
+    if real is None:
         return None
-    layers, hidden, intermediate, vocab, heads = numbers
-    return Shape(int(card.parameters_billion * 1e9), layers, hidden, intermediate, vocab, heads)
+    return Shape(int(card.parameters_billion * 1e9), real.layers, real.hidden, real.intermediate, real.vocab,
+                 real.heads)
 
 
 def approximate_lora_parameters(shape: Shape, targets: int, rank: int) -> int:

@@ -24,7 +24,7 @@ import torch
 from fmtune.data.prompting import PromptFormat, end_of_turn_ids
 from fmtune.errors import UserError
 from fmtune.serve.decoding import Event, Row, RowSampler, RowStopper, SamplingParams
-from fmtune.serve.metrics import BATCH_BUCKETS, Metrics, endpoint_metrics
+from fmtune.serve.metrics import Metrics
 from fmtune.serve.settings import ServeSettings
 
 log = logging.getLogger("fmtune.serve")
@@ -116,7 +116,7 @@ class Engine:
         self.settings = settings
         self.is_seq2seq = is_seq2seq
         self.context_length = context_length
-        self.metrics = metrics or endpoint_metrics()
+        self.metrics = metrics or Metrics()
         self.generate_calls = 0  # batched `generate` calls so far (tests and /metrics read it)
         self.admitted = 0  # generations ever queued (tests wait on it to know a request has arrived)
         self._queue: queue.Queue[RequestHandle] = queue.Queue()
@@ -300,7 +300,7 @@ class Engine:
         retry: list[RequestHandle] = []
         self._running = len(rows)
         self.generate_calls += 1
-        self.metrics.observe("fmtune_batch_size", len(rows), buckets=BATCH_BUCKETS)
+        self.metrics.observe("fmtune_batch_size", len(rows))
         try:
             input_ids, attention_mask = left_pad([h.job.input_ids for h in batch], self.tokenizer.pad_token_id)
             device = self.model.device
