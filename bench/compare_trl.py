@@ -127,7 +127,7 @@ def child_env(work: Path) -> dict[str, str]:
 
 def prepare_model(env: dict[str, str]) -> Path:
     """Convert the embedded GGUF once (the cache is warm for every run after this)."""
-    code = ("from fmtune.catalog import DEFAULT_MODEL_ID, get_card; from fmtune.models.source import convert_gguf; "
+    code = ("from fmtune.catalog import DEFAULT_MODEL_ID, get_card; from fmtune.models.gguf import convert_gguf; "
             "print(convert_gguf(get_card(DEFAULT_MODEL_ID)))")
     out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
     return Path(out.stdout.strip().splitlines()[-1])
