@@ -72,7 +72,7 @@ def edited_copy(source: Path, target: Path, **config_changes) -> Path:
     ("changes", "args", "expected"),
     [
         ({"model_type": "resnet", "architectures": ["ResNetForImageClassification"]}, [],
-         "not a text-generation or text2text language model"),
+         "which no fmtune task trains"),
         ({"auto_map": {"AutoModelForCausalLM": "modeling_x.XForCausalLM"}}, [], "--trust-remote-code --revision"),
         ({}, ["--trust-remote-code"], "pin it with --revision"),
     ],

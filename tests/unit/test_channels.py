@@ -19,6 +19,7 @@ from fmtune.data.channels import (
     split_records,
 )
 from fmtune.data.readers import Row
+from fmtune.data.templates import DEFAULT_TEMPLATE, TEXT2TEXT_TEMPLATE, Template
 from fmtune.errors import DataError
 
 from ..data_support import jsonl, write
@@ -38,7 +39,7 @@ def load(
     mode: str = "domain",
     *,
     validation: Path | None = None,
-    task: str = "text-generation",
+    default_template: Template = DEFAULT_TEMPLATE,
     demarcation: bool = True,
     ratio: float = 0.2,
     seed: int = 0,
@@ -51,7 +52,7 @@ def load(
     return load_splits(
         channels,
         mode,  # type: ignore[arg-type]
-        task=task,
+        default_template=default_template,
         demarcation=demarcation,
         validation_split_ratio=ratio,
         train_data_split_seed=seed,
@@ -181,7 +182,7 @@ def test_default_template_without_demarcation(tmp_path):
 
 def test_text2text_default_template(tmp_path):
     path = jsonl(tmp_path / "t.jsonl", [{"prompt": "Translate to German: hello", "completion": "hallo"}])
-    (first,) = load(path, "instruction", validation=path, task="text2text", demarcation=False).train
+    (first,) = load(path, "instruction", validation=path, default_template=TEXT2TEXT_TEMPLATE, demarcation=False).train
     assert (first.prompt, first.completion) == ("Translate to German: hello", "hallo")
 
 

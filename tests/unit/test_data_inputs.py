@@ -27,7 +27,7 @@ ROW = {"instruction": "Add the numbers.", "context": "2 and 3", "response": "5"}
 
 def load(training: Path, mode: str = "domain", validation: Path | None = None, **kwargs) -> Splits:
     channels = {"training": training} | ({"validation": validation} if validation else {})
-    return load_splits(channels, mode, task="text-generation", demarcation=True,  # type: ignore[arg-type]
+    return load_splits(channels, mode, demarcation=True,  # type: ignore[arg-type]
                        validation_split_ratio=0.5, train_data_split_seed=0, **kwargs)
 
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from fmtune.config.hyperparameters import HYPERPARAMETER_NAMES, Hyperparameters, parse_hyperparameters
 from fmtune.data.channels import load_splits
 from fmtune.data.readers import Row, read_records
-from fmtune.data.templates import Template, load_template
+from fmtune.data.templates import DEFAULT_TEMPLATE, TEXT2TEXT_TEMPLATE, Template, load_template
 from fmtune.errors import ConfigError, UserError
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -93,9 +93,9 @@ def write(path: Path, content: str | bytes) -> Path:
 
 def load_every_mode(channel: Path) -> None:
     for mode in ("domain", "instruction", "chat"):
-        for task in ("text-generation", "text2text"):
+        for default in (DEFAULT_TEMPLATE, TEXT2TEXT_TEMPLATE):
             with suppress(UserError):
-                load_splits({"training": channel}, mode, task=task, demarcation=True,  # type: ignore[arg-type]
+                load_splits({"training": channel}, mode, default_template=default, demarcation=True,  # type: ignore[arg-type]
                             validation_split_ratio=0.2, train_data_split_seed=0)
 
 
@@ -132,7 +132,7 @@ def test_generated_instruction_and_chat_rows(lines, chat):
     with folder() as root:
         write(root / "train" / "data.jsonl", "".join(json.dumps(r) + "\n" for r in lines))
         with suppress(UserError):
-            load_splits({"training": root / "train"}, "chat" if chat else "instruction", task="text-generation",
+            load_splits({"training": root / "train"}, "chat" if chat else "instruction",
                         demarcation=True, validation_split_ratio=0.5, train_data_split_seed=0)
 
 

@@ -335,7 +335,7 @@ def test_length_grouped_batches_cover_every_example_once_reproducibly():
 
 
 def test_length_grouping_cuts_padding_on_the_shipped_instruction_data(smollm_tokenizer):
-    splits = load_splits({"training": SAMPLES / "instruction" / "train"}, "instruction", task="text-generation",
+    splits = load_splits({"training": SAMPLES / "instruction" / "train"}, "instruction",
                          demarcation=True, validation_split_ratio=0.2, train_data_split_seed=0)
     examples, _ = encode_prompt_completion(smollm_tokenizer, splits.train + splits.validation, max_length=256)
     assert len(examples) >= 90 and max(_lengths(examples)) > 2 * min(_lengths(examples))

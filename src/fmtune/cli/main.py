@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 
+from fmtune.catalog import all_cards
 from fmtune.errors import ConfigError, UserError
 
 
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", nargs="?", choices=["show"], help="show one model")
     models.add_argument("model_id", nargs="?")
     models.add_argument("--json", action="store_true")
-    models.add_argument("--task", choices=["text-generation", "text2text", "text-to-image"])
+    models.add_argument("--task", choices=sorted({card.task for card in all_cards()}))
     models.add_argument("--search", metavar="TEXT")
 
     hyper = commands.add_parser(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from fmtune.data.readers import TEXT_SUFFIXES, Row, preview, read_records
-from fmtune.data.templates import Template, default_template, instruction_prompt, load_template
+from fmtune.data.templates import DEFAULT_TEMPLATE, Template, instruction_prompt, load_template
 from fmtune.errors import DataError
 
 Mode = Literal["domain", "instruction", "chat"]
@@ -92,24 +92,25 @@ def load_splits(
     channels: Mapping[str, Path],
     mode: Mode,
     *,
-    task: str,
     demarcation: bool,
     validation_split_ratio: float,
     train_data_split_seed: int,
     max_train_samples: int = -1,
     max_val_samples: int = -1,
     text_column: str | None = None,
+    default_template: Template = DEFAULT_TEMPLATE,
 ) -> Splits:
     """Parse every channel, split off validation when none is given, and apply the sample caps.
 
     For domain adaptation the caps count text blocks, so they are applied after tokenization
     (see `fmtune.data.encode`); here they only cap instruction and chat rows. `text_column` names
-    the domain-adaptation column to train on (None: `text`, else each row's first column).
+    the domain-adaptation column to train on (None: `text`, else each row's first column);
+    `default_template` shapes instruction rows when the training folder has no template.json.
     """
     notices = _stray_template_notices(channels, mode)
     template = None
     if mode == "instruction":
-        template = _channel_template(channels["training"], task)
+        template = _channel_template(channels["training"], default_template)
         notices += _validation_template_notices(channels, template)
     train = _load_channel(channels["training"], mode, template, demarcation, text_column, notices)
     if "validation" in channels:
@@ -200,9 +201,9 @@ def _check_folder(path: Path, mode: Mode, notices: list[str]) -> None:
         )
 
 
-def _channel_template(path: Path, task: str) -> Template:
+def _channel_template(path: Path, default: Template) -> Template:
     """The training folder's template.json, else the task's default (a file channel has no template)."""
-    return load_template(path / TEMPLATE_FILE) if (path / TEMPLATE_FILE).is_file() else default_template(task)
+    return load_template(path / TEMPLATE_FILE) if (path / TEMPLATE_FILE).is_file() else default
 
 
 def _stray_template_notices(channels: Mapping[str, Path], mode: Mode) -> list[str]:

@@ -84,10 +84,9 @@ def placeholders(text: str) -> list[str]:
     return [name for _, name, _, _ in string.Formatter().parse(text) if name]
 
 
-def default_template(task: str) -> Template:
-    if task == "text2text":
-        return Template(TEXT2TEXT_PROMPT, TEXT2TEXT_COMPLETION, "default text2text template")
-    return Template(DEFAULT_PROMPT, DEFAULT_COMPLETION, "default template")
+# The template a channel without template.json gets; each text task names its own (fmtune.tasks.text).
+DEFAULT_TEMPLATE = Template(DEFAULT_PROMPT, DEFAULT_COMPLETION, "default template")
+TEXT2TEXT_TEMPLATE = Template(TEXT2TEXT_PROMPT, TEXT2TEXT_COMPLETION, "default text2text template")
 
 
 def load_template(path: Path) -> Template:

@@ -23,9 +23,9 @@ from fmtune.errors import ConfigError, Problem, UserError
 from fmtune.jobs import runner
 from fmtune.jobs.config import JobConfig, Launch
 from fmtune.jobs.layout import JobLayout
-from fmtune.models.source import ModelSource, RemoteCode, brought_model_task, resolve_source
+from fmtune.models.source import ModelSource, RemoteCode, brought_model_config, resolve_source
 from fmtune.paths import jobs_dir
-from fmtune.tasks import find_task, get_task
+from fmtune.tasks import find_task, get_task, task_for_config
 
 JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}")  # SageMaker's training-job name rule (full match)
 
@@ -88,8 +88,11 @@ def build_job(request: JobRequest) -> JobConfig:
     source = resolve_source(request.model, tiny_random=request.tiny_random)  # unknown: other checks are moot
     card = source.card
     problems: list[Problem | str] = []
-    model_task = card.task if card else brought_model_task(source, RemoteCode(request.trust_remote_code,
-                                                                                request.revision))
+    if card:
+        model_task = card.task
+    else:
+        config = brought_model_config(source, RemoteCode(request.trust_remote_code, request.revision))
+        model_task = task_for_config(config, source.location).name
     task_name = request.task or model_task
     task = find_task(task_name)
     hp, notices = None, []

@@ -14,7 +14,7 @@ import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from fmtune.catalog import ModelCard, find_card, unknown_model_message
@@ -70,7 +70,7 @@ def _tiny_random_source(reference: str, card: ModelCard | None) -> ModelSource:
         )
     from fmtune.models.tiny import tiny_group, tiny_model_dir
 
-    tiny_group(card)  # text-to-image cards have no tiny variant: says so clearly
+    tiny_group(card)  # a card without a tiny variant: says so before anything is built
     return ModelSource(reference, "tiny-random", card, str(tiny_model_dir(card)))
 
 
@@ -135,36 +135,20 @@ class RemoteCode:
         return {"trust_remote_code": True, "revision": self.revision} if self.trust else {}
 
 
-def brought_model_task(source: ModelSource, remote_code: RemoteCode) -> str:
-    """For a model outside the catalog, read its config.json (no weights) and decide what fmtune trains:
-    a causal LM (`text-generation`) or an encoder-decoder (`text2text`). Anything else is refused here."""
-    from transformers.models.auto.modeling_auto import (
-        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
-        MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
-    )
-
-    where = source.location
+def brought_model_config(source: ModelSource, remote_code: RemoteCode) -> dict[str, Any]:
+    """For a model outside the catalog, its config.json (no weights), once it is known to be safe to load:
+    custom code only when trusted and pinned, local weights only as safetensors. The task registry
+    decides what trains it (fmtune.tasks.registry.task_for_config)."""
     config = json.loads(_config_file(source).read_text())
-    model_type = config.get("model_type")
     custom = config.get("auto_map", {})
     if custom and not remote_code.trust:
         raise UserError(
-            f"{where}: config.json maps to custom model code ({sorted(custom)}), which fmtune does not run by "
-            "default. If you trust it, pass --trust-remote-code --revision <commit sha> to pin the code."
-        )
-    if model_type in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:
-        task = "text2text"
-    elif model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or "AutoModelForCausalLM" in custom:
-        task = "text-generation"
-    else:
-        raise UserError(
-            f"{where}: config.json has model_type {model_type!r} (architectures {config.get('architectures')}), "
-            "which is not a text-generation or text2text language model that transformers can train. fmtune "
-            "fine-tunes causal LMs (Llama, Mistral, GPT-2, ...) and encoder-decoders (T5, ...)."
+            f"{source.location}: config.json maps to custom model code ({sorted(custom)}), which fmtune does not run "
+            "by default. If you trust it, pass --trust-remote-code --revision <commit sha> to pin the code."
         )
     if source.kind == "local":
-        require_safetensors(Path(where), "model")
-    return task
+        require_safetensors(Path(source.location), "model")
+    return config
 
 
 def require_safetensors(path: Path, what: str) -> None:

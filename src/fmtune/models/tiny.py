@@ -33,14 +33,13 @@ SOURCE_FILE = "fmtune_source.json"
 
 def tiny_record(card: ModelCard) -> Architecture:
     """The card's architecture record; a clear error for models without a tiny variant."""
-    if card.task == "text-to-image":
-        raise UserError(
-            f"--tiny-random builds tiny language models; {card.model_id} ({card.display_name}) is a "
-            "text-to-image model. Choose a text model (`fmtune models --task text-generation`)."
-        )
     record = card.architecture_spec
     if record.tiny is None or record.tokenizer is None:
-        raise UserError(f"{card.model_id}: no tiny-random architecture is defined for {card.hf_repo}.")
+        raise UserError(
+            f"--tiny-random: no tiny variant is defined for {card.model_id} ({card.display_name}, a {card.task} "
+            f"model of architecture {record.model_type}). Train it with its real weights (drop --tiny-random), or "
+            "choose a model that has one (`fmtune models`)."
+        )
     return record
 
 
@@ -138,10 +137,10 @@ def tiny_config(card: ModelCard, tokenizer: Any) -> Any:
     return config
 
 
-def model_class(card: ModelCard) -> Any:
+def model_class(config: Any) -> Any:
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-    return AutoModelForSeq2SeqLM if card.task == "text2text" else AutoModelForCausalLM
+    return AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
 
 
 def random_model(card: ModelCard, config: Any) -> Any:
@@ -150,7 +149,7 @@ def random_model(card: ModelCard, config: Any) -> Any:
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(tiny_seed(card.model_id))
-        return model_class(card).from_config(config, dtype=torch.float32)
+        return model_class(config).from_config(config, dtype=torch.float32)
 
 
 def build_tiny_model(card: ModelCard, target_dir: Path | None = None) -> Path:

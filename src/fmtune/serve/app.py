@@ -109,30 +109,19 @@ def create_app(engine: Engine) -> FastAPI:
                 jobs.append(GenerationJob(ids, params, served, served.stop_token_ids))
                 texts.append(prompt if body.echo else "")
         handles = submit(engine, jobs)
-        ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+        envelope = openai_envelope(f"cmpl-{uuid.uuid4().hex}", "text_completion", served)
 
         def chunk(index: int, text: str, finish: str | None) -> dict[str, Any]:
-            choice = {"index": index, "text": text, "finish_reason": finish, "logprobs": None}
-            return {"id": ident, "object": "text_completion", "created": created, "model": served.name,
-                    "choices": [choice]}
+            return envelope(choices=[{"index": index, "text": text, "finish_reason": finish, "logprobs": None}])
+
+        def chunk_of(index: int, event: Event) -> dict[str, Any] | None:
+            if event.finished:
+                return chunk(index, event.text, finish_reason(event))
+            return chunk(index, event.text, None) if event.text else None
 
         if body.stream:
-            async def events() -> AsyncIterator[dict[str, Any]]:
-                usage = Usage()
-                for index, echo in enumerate(texts):
-                    if echo:
-                        yield chunk(index, echo, None)
-                async for index, event in merged(handles):
-                    if event.error:
-                        yield ApiError(500, event.error, kind="server_error").body()
-                    elif event.text or event.finished:
-                        yield chunk(index, event.text, finish_reason(event) if event.finished else None)
-                    usage.add(event)
-                if body.stream_options and body.stream_options.include_usage:
-                    yield {"id": ident, "object": "text_completion", "created": created, "model": served.name,
-                           "choices": [], "usage": usage.body()}
-
-            return sse(events())
+            opening = [chunk(index, echo, None) for index, echo in enumerate(texts) if echo]
+            return stream_choices(handles, opening, chunk_of, envelope if include_usage(body) else None)
         results = await collect(request, handles)
         usage = Usage()
         choices = []
@@ -140,8 +129,7 @@ def create_app(engine: Engine) -> FastAPI:
             usage.add(final)
             choices.append({"index": index, "text": echo + text, "finish_reason": finish_reason(final),
                             "logprobs": None})
-        return {"id": ident, "object": "text_completion", "created": created, "model": served.name,
-                "choices": choices, "usage": usage.body()}
+        return envelope(choices=choices, usage=usage.body())
 
     @app.post("/v1/chat/completions", openapi_extra=json_body(ChatRequest))
     async def chat_completions(request: Request) -> Any:
@@ -163,31 +151,20 @@ def create_app(engine: Engine) -> FastAPI:
             for j in range(body.n)
         ]
         handles = submit(engine, jobs)
-        ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        ident = f"chatcmpl-{uuid.uuid4().hex}"
+        envelope = openai_envelope(ident, "chat.completion.chunk", served)
 
         def chunk(index: int, delta: dict[str, str], finish: str | None) -> dict[str, Any]:
-            choice = {"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}
-            return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": served.name,
-                    "choices": [choice]}
+            return envelope(choices=[{"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}])
+
+        def chunk_of(index: int, event: Event) -> dict[str, Any] | None:
+            if event.finished:
+                return chunk(index, {"content": event.text} if event.text else {}, finish_reason(event))
+            return chunk(index, {"content": event.text}, None) if event.text else None
 
         if body.stream:
-            async def events() -> AsyncIterator[dict[str, Any]]:
-                usage = Usage()
-                for index in range(len(handles)):
-                    yield chunk(index, {"role": "assistant", "content": ""}, None)
-                async for index, event in merged(handles):
-                    if event.error:
-                        yield ApiError(500, event.error, kind="server_error").body()
-                    elif event.finished:
-                        yield chunk(index, {"content": event.text} if event.text else {}, finish_reason(event))
-                    elif event.text:
-                        yield chunk(index, {"content": event.text}, None)
-                    usage.add(event)
-                if body.stream_options and body.stream_options.include_usage:
-                    yield {"id": ident, "object": "chat.completion.chunk", "created": created, "model": served.name,
-                           "choices": [], "usage": usage.body()}
-
-            return sse(events())
+            opening = [chunk(index, {"role": "assistant", "content": ""}, None) for index in range(len(handles))]
+            return stream_choices(handles, opening, chunk_of, envelope if include_usage(body) else None)
         results = await collect(request, handles)
         usage = Usage()
         choices = []
@@ -195,8 +172,7 @@ def create_app(engine: Engine) -> FastAPI:
             usage.add(final)
             choices.append({"index": index, "message": {"role": "assistant", "content": text},
                             "finish_reason": finish_reason(final), "logprobs": None})
-        return {"id": ident, "object": "chat.completion", "created": created, "model": served.name,
-                "choices": choices, "usage": usage.body()}
+        return openai_envelope(ident, "chat.completion", served)(choices=choices, usage=usage.body())
 
     @app.post("/invocations", openapi_extra=json_body(TextGenerationRequest, Text2TextRequest))
     async def invocations(request: Request) -> Any:
@@ -394,6 +370,45 @@ def openapi_schema(app: FastAPI) -> dict[str, Any]:
         schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions["$defs"])
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def openai_envelope(ident: str, kind: str, served: ServedModel) -> Callable[..., dict[str, Any]]:
+    """The fields every object of one OpenAI response shares (chunks of a stream share one id and time)."""
+    created = int(time.time())
+
+    def envelope(**fields: Any) -> dict[str, Any]:
+        return {"id": ident, "object": kind, "created": created, "model": served.name, **fields}
+
+    return envelope
+
+
+def include_usage(body: CompletionRequest | ChatRequest) -> bool:
+    return bool(body.stream_options and body.stream_options.include_usage)
+
+
+def stream_choices(
+    handles: list[RequestHandle],
+    opening: list[dict[str, Any]],
+    chunk_of: Callable[[int, Event], dict[str, Any] | None],
+    usage_chunk: Callable[..., dict[str, Any]] | None,
+) -> StreamingResponse:
+    """An OpenAI stream: the opening chunks, a chunk per generation event (None: nothing to send), a failed
+    choice's error in-band (the others go on), then the usage chunk when the request asked for it."""
+
+    async def events() -> AsyncIterator[dict[str, Any]]:
+        usage = Usage()
+        for opened in opening:
+            yield opened
+        async for index, event in merged(handles):
+            if event.error:
+                yield ApiError(500, event.error, kind="server_error").body()
+            elif (chunk := chunk_of(index, event)) is not None:
+                yield chunk
+            usage.add(event)
+        if usage_chunk is not None:
+            yield usage_chunk(choices=[], usage=usage.body())
+
+    return sse(events())
 
 
 def sse(chunks: AsyncIterator[dict[str, Any]]) -> StreamingResponse:

@@ -95,8 +95,8 @@ class ChatRequest(_Body):
     tools: list[Any] | None = None
 
 
-class TextGenerationParameters(_Body):
-    """JumpStart / TGI `parameters`."""
+class JumpStartSampling(_Body):
+    """The sampling fields JumpStart's text payloads share (None: the model's generation config decides)."""
 
     max_new_tokens: NewTokens | None = None
     temperature: Temperature | None = None
@@ -105,6 +105,11 @@ class TextGenerationParameters(_Body):
     do_sample: bool | None = None
     seed: int | None = None
     stop: str | list[str] | None = None
+
+
+class TextGenerationParameters(JumpStartSampling):
+    """JumpStart / TGI `parameters`."""
+
     return_full_text: bool = False
 
 
@@ -116,20 +121,13 @@ class TextGenerationRequest(_Body):
     parameters: TextGenerationParameters = Field(default_factory=TextGenerationParameters)
 
 
-class Text2TextRequest(_Body):
+class Text2TextRequest(JumpStartSampling):
     """JumpStart Flan-T5: {"text_inputs": str, "max_length", ...} → {"generated_texts": [...]}."""
 
     model: str | None = None
     text_inputs: str | list[str]
     max_length: NewTokens | None = None
-    max_new_tokens: NewTokens | None = None
     num_return_sequences: int = Field(1, ge=1, le=MAX_CHOICES)
-    temperature: Temperature | None = None
-    top_p: TopP | None = None
-    top_k: TopK | None = None
-    do_sample: bool | None = None
-    seed: int | None = None
-    stop: str | list[str] | None = None
 
 
 def parse_json(body: bytes) -> Any:

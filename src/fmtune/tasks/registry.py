@@ -37,6 +37,8 @@ class Task:
     check_data: Callable[[JobView], list[str]]  # parse the job's channels as the recipe will; notices
     rules: Callable[[Schema, str], list[Problem]] = no_rules  # (hyperparameters, model) -> problems
     outputs: tuple[str, ...] = ("model",)  # what a finished job's folder holds (JobLayout names)
+    # For a model outside the catalog: does this task train a model with this config.json?
+    trains_config: Callable[[Mapping[str, Any]], bool] | None = None
 
 
 _TASKS: dict[str, Task] = {}
@@ -63,3 +65,16 @@ def find_task(name: str) -> Task | None:
 
 def all_tasks() -> tuple[Task, ...]:
     return tuple(_TASKS.values())
+
+
+def task_for_config(config: Mapping[str, Any], where: str) -> Task:
+    """The task that trains a brought model (its config.json), or a clear error naming what fmtune trains."""
+    for task in _TASKS.values():
+        if task.trains_config is not None and task.trains_config(config):
+            return task
+    trained = "; ".join(f"{t.name}: {t.description}" for t in _TASKS.values() if t.trains_config is not None)
+    raise UserError(
+        f"{where}: config.json has model_type {config.get('model_type')!r} (architectures "
+        f"{config.get('architectures')}), which no fmtune task trains. Models outside the catalog are "
+        f"fine-tuned as {trained}."
+    )
