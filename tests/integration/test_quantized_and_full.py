@@ -29,8 +29,8 @@ def eval_losses(job: Path) -> list[float]:
 def test_quantized_lora_trains_and_exports_a_dequantized_merged_model(tmp_path, capsys, embedded_model_dir, flag,
                                                                      label):
     job = tmp_path / flag
-    code = main(["train", *DATA, "-H", f"{flag}=True", "-H", "epoch=2", "-H", "learning_rate=0.001",
-                 "--output-dir", str(job)])
+    code = main(["train", *DATA, "-H", f"{flag}=True", "-H", "epoch=1", "-H", "max_train_samples=16",
+                 "-H", "learning_rate=0.001", "--output-dir", str(job)])
     assert code == 0, (job / "logs.txt").read_text()
     assert label in (job / "logs.txt").read_text()
     losses = eval_losses(job)

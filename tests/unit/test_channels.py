@@ -601,3 +601,43 @@ def test_single_example_without_validation_channel(tmp_path):
                        "pass a validation channel.")
     # With a validation channel the single example is fine.
     assert len(load(path, "instruction", validation=path).train) == 1
+
+
+TURNS = [{"role": "user", "content": "What does len do?"}, {"role": "assistant", "content": "It counts items."}]
+SHAREGPT = [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "What does len do?"},
+            {"from": "gpt", "value": "It counts items."}]
+
+
+@pytest.mark.parametrize("key", ["messages", "dialog", "conversations"])
+def test_chat_rows_under_each_key_the_notebooks_write(tmp_path, key):
+    path = jsonl(tmp_path / "chat.jsonl", [{key: TURNS}, {key: TURNS}])
+    (first,) = load(path, "chat", validation=path, max_train=1).train
+    assert first.messages == TURNS
+
+
+def test_sharegpt_turns_become_roles(tmp_path):
+    path = jsonl(tmp_path / "chat.jsonl", [{"conversations": SHAREGPT}])
+    (first,) = load(path, "chat", validation=path).train
+    assert first.messages == [{"role": "system", "content": "Be brief."}, *TURNS]
+
+
+def test_chat_row_with_two_keys_is_refused(tmp_path):
+    path = jsonl(tmp_path / "chat.jsonl", [{"messages": TURNS, "dialog": TURNS}])
+    assert data_error(path, "chat", validation=path) == (
+        f"{path}:1: the row has both 'messages' and 'dialog'; give its turns under one of "
+        "['messages', 'dialog', 'conversations']."
+    )
+
+
+@pytest.mark.parametrize("turn", [{"from": "bot", "value": "x"}, {"from": ["human"], "value": "x"},
+                                  {"from": "human", "value": 3}])
+def test_bad_sharegpt_turn_names_the_message(tmp_path, turn):
+    path = jsonl(tmp_path / "chat.jsonl", [{"conversations": [SHAREGPT[1], turn]}])
+    message = data_error(path, "chat", validation=path)
+    assert message.startswith(f"{path}:1: message 2 must be an object with 'role'") and "ShareGPT" in message
+
+
+def test_conversations_read_as_raw_text_get_the_chat_hint(tmp_path):
+    path = jsonl(tmp_path / "d.jsonl", [{"dialog": "x", "id": 1}] * 2)
+    splits = load(path, "domain", validation=path)
+    assert any("set chat_dataset=True" in n for n in splits.notices), splits.notices

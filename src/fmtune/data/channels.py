@@ -5,7 +5,8 @@ model is loaded. Three layouts, chosen by the hyperparameters:
 
 - domain adaptation: one CSV/JSON/JSONL/TXT file per channel; text from column `text`, else the first;
 - instruction tuning: `.jsonl` files + optional `template.json` (JumpStart's default template otherwise);
-- chat (`chat_dataset=True`): `.jsonl` rows with `messages` [{role, content}, ...].
+- chat (`chat_dataset=True`): `.jsonl` rows with `messages` (or `dialog`, `conversations`) [{role, content}, ...]
+  or ShareGPT turns [{from: human|gpt|system, value}, ...].
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from fmtune.errors import DataError
 Mode = Literal["domain", "instruction", "chat"]
 CHANNEL_NAMES = {"training": "training", "train": "training", "validation": "validation"}
 CHAT_ROLES = ("system", "user", "assistant")
+CHAT_KEYS = ("messages", "dialog", "conversations")  # where a chat row holds its turns
+SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
 TEMPLATE_FILE = "template.json"
 MODE_SETTING = {"instruction": "instruction tuning (instruction_tuned=True)", "chat": "chat_dataset=True"}
 
@@ -299,7 +302,7 @@ def _first_column_notices(file: Path, rows: list[Row]) -> list[str]:
 
 def _other_mode_hint(value: dict) -> str:
     """Rows shaped for instruction tuning or chat, read as raw text: legitimate, but say how to switch."""
-    if "messages" in value:
+    if any(key in value for key in CHAT_KEYS):
         return " The rows look like conversations: set chat_dataset=True to train on them as chat."
     if {"instruction", "response"} <= value.keys() or {"prompt", "completion"} <= value.keys():
         return " The rows look like instruction rows: set instruction_tuned=True to train prompt -> completion."
@@ -342,20 +345,44 @@ def _row_text(row: Row, text_column: str | None) -> str:
 
 
 def _conversation(row: Row) -> Conversation:
+    """A chat row: its turns under `messages`, `dialog` or `conversations` (the keys JumpStart's notebooks
+    write), each {"role", "content"} or ShareGPT's {"from", "value"} (human/gpt/system)."""
     value = row.value
-    messages = value.get("messages") if isinstance(value, dict) else None
+    found = [key for key in CHAT_KEYS if isinstance(value, dict) and key in value]
+    if len(found) > 1:
+        raise DataError(f"{row.origin}: the row has both {found[0]!r} and {found[1]!r}; give its turns under one "
+                        f"of {list(CHAT_KEYS)}.")
+    messages = value[found[0]] if found else None
     if not isinstance(messages, list) or not messages:
         raise DataError(
             f"{row.origin}: chat rows need a non-empty 'messages' list "
-            '([{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]).'
+            '([{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]; '
+            f"also read under {list(CHAT_KEYS[1:])}, and ShareGPT's {{\"from\", \"value\"}} turns)."
         )
+    turns = []
     for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in CHAT_ROLES \
-                or not isinstance(message.get("content"), str):
+        turn = _turn(message)
+        if turn is None:
             raise DataError(
                 f"{row.origin}: message {i + 1} must be an object with 'role' in {list(CHAT_ROLES)} and "
-                f"a string 'content', found {preview(message)}."
+                f"a string 'content' (or ShareGPT's 'from' in {list(SHAREGPT_ROLES)} and a string 'value'), "
+                f"found {preview(message)}."
             )
-    if not any(m["role"] == "assistant" for m in messages):
+        turns.append(turn)
+    if not any(t["role"] == "assistant" for t in turns):
         raise DataError(f"{row.origin}: the conversation has no 'assistant' message, so there is nothing to learn.")
-    return Conversation([{"role": m["role"], "content": m["content"]} for m in messages], row.origin)
+    return Conversation(turns, row.origin)
+
+
+def _turn(message: object) -> dict[str, str] | None:
+    """One turn as {"role", "content"}; None when it is neither shape."""
+    if not isinstance(message, dict):
+        return None
+    if "role" in message or "from" not in message:
+        role, content = message.get("role"), message.get("content")
+    else:
+        speaker = message["from"]
+        role, content = SHAREGPT_ROLES.get(speaker) if isinstance(speaker, str) else None, message.get("value")
+    if not isinstance(role, str) or role not in CHAT_ROLES or not isinstance(content, str):
+        return None
+    return {"role": role, "content": content}

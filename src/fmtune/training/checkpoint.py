@@ -16,13 +16,6 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from safetensors.torch import load_file, save_file
-from torch.distributed.checkpoint.state_dict import (
-    StateDictOptions,
-    get_model_state_dict,
-    get_optimizer_state_dict,
-    set_model_state_dict,
-    set_optimizer_state_dict,
-)
 
 from fmtune.atomic import staged_dir
 
@@ -45,12 +38,20 @@ class TrainState:
 
 # Under FSDP the trainable weights and their optimizer state are sharded: torch.distributed.checkpoint's
 # state-dict API gathers them into full CPU tensors (every process must call it). A single process uses the
-# plain state dicts, which also work for bitsandbytes-quantized models (the DCP API does not).
-_FULL_TRAINABLE = StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
-
-
+# plain state dicts, which also work for bitsandbytes-quantized models (the DCP API does not). It is imported
+# only then: it costs ~0.7 s at every start of a job that does not need it.
 def _sharded() -> bool:
     return dist.is_available() and dist.is_initialized()
+
+
+def _full(**options: bool) -> Any:
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    return StateDictOptions(full_state_dict=True, **options)
+
+
+def _full_trainable() -> Any:
+    return _full(cpu_offload=True, ignore_frozen_params=True)
 
 
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -58,8 +59,10 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
         return {n: p.detach().clone().contiguous() for n, p in model.named_parameters() if p.requires_grad}
     # The filter drops tied aliases (e.g. lm_head.weight = embed_tokens.weight), which the state dict
     # reports under both names and `ignore_frozen_params` lets through.
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict
+
     names = {name for name, p in model.named_parameters() if p.requires_grad}
-    state = get_model_state_dict(model, options=_FULL_TRAINABLE)
+    state = get_model_state_dict(model, options=_full_trainable())
     return {k: v.detach().clone().contiguous() for k, v in state.items() if k in names}
 
 
@@ -67,20 +70,26 @@ def restore_trainable(model: torch.nn.Module, weights: dict[str, torch.Tensor]) 
     if not _sharded():
         model.load_state_dict(weights, strict=False)
         return
-    set_model_state_dict(model, weights, options=StateDictOptions(full_state_dict=True, strict=False))
+    from torch.distributed.checkpoint.state_dict import set_model_state_dict
+
+    set_model_state_dict(model, weights, options=_full(strict=False))
 
 
 def _optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     if not _sharded():
         return optimizer.state_dict()
-    return get_optimizer_state_dict(model, optimizer, options=_FULL_TRAINABLE)
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+    return get_optimizer_state_dict(model, optimizer, options=_full_trainable())
 
 
 def _restore_optimizer(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
     if not _sharded():
         optimizer.load_state_dict(state)
         return
-    set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))
+    from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
+
+    set_optimizer_state_dict(model, optimizer, state, options=_full())
 
 
 def save_checkpoint(
