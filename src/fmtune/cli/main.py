@@ -122,6 +122,8 @@ def add_deploy_parsers(commands: argparse._SubParsersAction) -> None:
                         help="how long a new batch waits for more requests")
     limits.add_argument("--max-model-len", type=int, help="context length (default: the model's)")
     limits.add_argument("--served-model-name", help="the base model's name in `model` fields (default: from MODEL)")
+    limits.add_argument("--messages-api", action="store_true",
+                        help="/invocations also takes {\"messages\": [...]} (JumpStart's MESSAGES_API_ENABLED)")
 
     endpoints = commands.add_parser("endpoints", help="list or stop the endpoints running on this machine")
     endpoints.add_argument("action", nargs="?", choices=["list", "stop"], default="list")
@@ -330,7 +332,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes, max_new_tokens_cap=args.max_new_tokens_cap,
         default_max_new_tokens=args.default_max_new_tokens, max_batch_size=args.max_batch_size,
         max_queue=args.max_queue, batch_wait_ms=args.batch_wait_ms, max_model_len=args.max_model_len,
-        served_model_name=args.served_model_name,
+        served_model_name=args.served_model_name, messages_api=args.messages_api,
     ).check()
     if args.detach:
         from fmtune.serve import start_endpoint

@@ -9,7 +9,7 @@ from fmtune.data.prompting import PromptFormat
 from fmtune.errors import UserError
 from fmtune.jobs.layout import JobLayout
 from fmtune.models.generate import LoadedModel, load_model_dir
-from fmtune.models.source import materialize, require_safetensors, resolve_source
+from fmtune.models.source import catalog_card_of, materialize, require_safetensors, resolve_source
 from fmtune.paths import jobs_dir
 
 
@@ -36,11 +36,12 @@ def model_dir(reference: str) -> Path:
         require_safetensors(folder, "model")
         return folder
     try:
-        folder = materialize(resolve_source(reference))
+        source = resolve_source(reference)
     except UserError:
         raise UserError(
             f"'{reference}' is neither a finished job (name or folder), a model folder, nor a known model id."
         ) from None
+    folder = materialize(source)  # a known model that cannot be had (offline, gated) says why
     require_safetensors(folder, "model")
     return folder
 
@@ -64,4 +65,5 @@ def adapter_format(adapter: Path) -> PromptFormat | None:
 
 
 def load_for_generation(reference: str, prompt_format: PromptFormat | None = None) -> LoadedModel:
-    return load_model_dir(model_dir(reference), prompt_format)
+    folder = model_dir(reference)
+    return load_model_dir(folder, prompt_format, catalog_card_of(reference, folder))

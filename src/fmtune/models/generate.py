@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from fmtune.catalog import ModelCard
 from fmtune.data.prompting import PromptFormat
 from fmtune.models.loading import load_pretrained, load_tokenizer, quiet_libraries, training_device
 
@@ -20,13 +21,15 @@ class LoadedModel:
     path: Path
 
 
-def load_model_dir(path: Path, prompt_format: PromptFormat | None = None) -> LoadedModel:
-    """A model folder ready to generate, prompted as saved with it (or as `prompt_format` says)."""
+def load_model_dir(path: Path, prompt_format: PromptFormat | None = None, card: ModelCard | None = None
+                   ) -> LoadedModel:
+    """A model folder ready to generate, prompted as saved with it (or as `prompt_format` says; an untuned
+    catalog model `card` as its family is prompted)."""
     from transformers import AutoConfig
 
     quiet_libraries()
     tokenizer = load_tokenizer(path)
-    fmt = prompt_format or PromptFormat.load(path) or default_format(tokenizer)
+    fmt = prompt_format or PromptFormat.load(path) or default_format(tokenizer, card)
     seq2seq = bool(getattr(AutoConfig.from_pretrained(path), "is_encoder_decoder", False))
     model = load_pretrained(path, training_device(), seq2seq=seq2seq)
     model.config.use_cache = True
@@ -34,13 +37,19 @@ def load_model_dir(path: Path, prompt_format: PromptFormat | None = None) -> Loa
     return LoadedModel(model, tokenizer, fmt, path)
 
 
-def default_format(tokenizer: Any) -> PromptFormat:
-    """An untuned model: chat when it has a chat template, raw text otherwise."""
-    if tokenizer.chat_template:
-        from fmtune.data.prompting import end_of_turn_ids
+def default_format(tokenizer: Any, card: ModelCard | None = None) -> PromptFormat:
+    """An untuned model: chat when it (or, for a catalog model, its family) has a chat template, raw text
+    otherwise; a catalog model's format names it (`base_model`), for the endpoint's JumpStart behaviour."""
+    from fmtune.catalog.formats import chat_template_for, stop_strings_for
+    from fmtune.data.prompting import end_of_turn_ids
 
-        return PromptFormat(mode="chat", eos_token_ids=end_of_turn_ids(tokenizer))
-    return PromptFormat(mode="domain", eos_token_ids=[tokenizer.eos_token_id])
+    base = card.model_id if card is not None else ""
+    template = chat_template_for(card, tokenizer)
+    if template:
+        family = None if tokenizer.chat_template else template
+        return PromptFormat(mode="chat", chat_template=family, eos_token_ids=end_of_turn_ids(tokenizer, family),
+                            stop_strings=stop_strings_for(card, tokenizer), base_model=base)
+    return PromptFormat(mode="domain", eos_token_ids=[tokenizer.eos_token_id], base_model=base)
 
 
 @torch.no_grad()

@@ -151,6 +151,21 @@ def brought_model_config(source: ModelSource, remote_code: RemoteCode) -> dict[s
     return config
 
 
+def catalog_card_of(reference: str, folder: Path) -> ModelCard | None:
+    """The catalog card behind a model to serve or prompt: a model id, or a folder fmtune built for one
+    (its source record names it); None for everything else."""
+    card = find_card(reference)
+    if card is not None:
+        return card
+    from fmtune.models.tiny import SOURCE_FILE
+
+    try:
+        model_id = json.loads((folder / SOURCE_FILE).read_text()).get("model_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return find_card(model_id) if isinstance(model_id, str) else None
+
+
 def require_safetensors(path: Path, what: str) -> None:
     """fmtune loads weights from safetensors only: pickled files (.bin, .pt) can run code when loaded."""
     if any(path.glob("*.safetensors")):

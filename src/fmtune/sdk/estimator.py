@@ -6,7 +6,6 @@ picks it up again, as in SageMaker. Cloud-only arguments are accepted and ignore
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 from collections.abc import Mapping
@@ -23,45 +22,11 @@ from fmtune.jobs.store import JobRecord, JobStore, UnknownJobError
 from fmtune.jobs.views import describe_job, stream_logs
 from fmtune.sdk.analytics import TrainingJobAnalytics
 from fmtune.sdk.errors import UnexpectedStatusException
-from fmtune.sdk.predictor import Predictor
+from fmtune.sdk.notices import notice_ignored
+from fmtune.sdk.predictor import Predictor, start_predictor
 from fmtune.tasks import find_task
 
 log = logging.getLogger("fmtune.sdk")
-
-# Arguments of SageMaker's Estimator / JumpStartEstimator (and their fit/deploy/attach) that only mean
-# something in AWS. Anything else unknown is a TypeError, as in Python, so that typos are not swallowed.
-CLOUD_ONLY = frozenset({
-    "role", "instance_type", "sagemaker_session", "volume_size", "volume_kms_key", "max_run", "input_mode",
-    "output_kms_key", "tags", "subnets", "security_group_ids", "model_uri", "model_channel_name",
-    "metric_definitions", "encrypt_inter_container_traffic", "use_spot_instances", "max_wait",
-    "checkpoint_s3_uri", "checkpoint_local_path", "enable_network_isolation", "rules", "debugger_hook_config",
-    "tensorboard_output_config", "enable_sagemaker_metrics", "profiler_config", "disable_profiler",
-    "max_retry_attempts", "source_dir", "git_config", "container_log_level", "code_location", "entry_point",
-    "dependencies", "instance_groups", "training_repository_access_mode",
-    "training_repository_credentials_provider_arn", "image_uri", "tolerate_vulnerable_model",
-    "tolerate_deprecated_model", "region", "hub_name", "keep_alive_period_in_seconds", "container_entry_point",
-    "container_arguments", "disable_output_compression", "enable_infra_check", "enable_remote_debug",
-    "config_name", "enable_session_tag_chaining", "training_plan", "instance_placement_config", "distribution",
-    "model_type", "hub_arn", "experiment_config", "additional_kwargs", "initial_instance_count",
-    "serializer", "deserializer", "accelerator_type", "kms_key", "wait", "data_capture_config",
-    "async_inference_config", "serverless_inference_config", "volume_size_in_gb", "model_data_download_timeout",
-    "container_startup_health_check_timeout", "inference_recommendation_id", "explainer_config",
-    "model_name", "predictor_cls", "vpc_config", "use_compiled_model", "image_uri_config",
-    "inference_config_name", "routing_config", "managed_instance_scaling", "endpoint_type", "resources",
-    "model_reference_arn",
-})
-
-
-def notice_ignored(where: str, arguments: Mapping[str, Any]) -> None:
-    """One notice line per ignored argument; unknown names are a TypeError (with the closest known name)."""
-    for name in arguments:
-        if name not in CLOUD_ONLY:
-            close = difflib.get_close_matches(name, sorted(CLOUD_ONLY), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise TypeError(f"{where}() got an unexpected keyword argument {name!r}{hint}")
-        log.warning("fmtune: %s(%s=...) is ignored: it only applies to AWS; fmtune runs on this machine.",
-                    where, name)
-
 
 def local_path(location: Any, what: str) -> str:
     """A local path from a path, a file:// URI or a SageMaker TrainingInput; s3:// is a clear error."""
@@ -149,7 +114,10 @@ class Estimator:
         self._hyperparameters.update({k: _as_string(v) for k, v in kwargs.items()})
 
     def hyperparameters(self) -> dict[str, str]:
-        return dict(self._hyperparameters)
+        """The hyperparameters as strings: a catalog model's defaults with the values set here (the GPT-J
+        notebook prints them "to view default values"); for a model outside the catalog, those set here."""
+        card = find_card(self.model_id)
+        return {**(card.default_hyperparameters if card else {}), **self._hyperparameters}
 
     def _given_hyperparameters(self) -> dict[str, Any]:
         """Notebooks pass retrieve_default(...) back whole: only values changed from the model's defaults
@@ -225,9 +193,11 @@ class Estimator:
     # --- inference -----------------------------------------------------------------------------------
 
     def deploy(self, initial_instance_count: int | None = None, instance_type: str | None = None,
-               endpoint_name: str | None = None, **cloud_only: Any) -> Predictor:
-        """Start an HTTP endpoint (a managed `fmtune.serve` process) for the tuned model and return a Predictor
-        bound to it (waits for the job to end first). `predictor.delete_endpoint()` stops it."""
+               endpoint_name: str | None = None, env: Mapping[str, Any] | None = None,
+               **cloud_only: Any) -> Predictor:
+        """Start an HTTP endpoint (a managed `fmtune.serve` process) for the tuned model and return a JSON
+        Predictor bound to it (waits for the job to end first); `env={"MESSAGES_API_ENABLED": "true"}` adds
+        the Messages API. `predictor.delete_endpoint()` stops it."""
         notice_ignored("deploy", {k: v for k, v in {"initial_instance_count": initial_instance_count,
                                                     "instance_type": instance_type}.items() if v is not None})
         notice_ignored("deploy", cloud_only)
@@ -236,7 +206,7 @@ class Estimator:
         if not layout.has_model():
             raise ValueError(f"training job {record.name} is {record.status} and has no model yet; "
                              f"`fmtune jobs resume {record.name}` finishes it.")
-        return Predictor(layout.model, endpoint_name or record.name)
+        return start_predictor(str(layout.root), endpoint_name or record.name, env)
 
     # --- helpers -------------------------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from fmtune.catalog import ModelCard, find_card, unknown_model_message
 from fmtune.errors import UserError
-from fmtune.sdk.estimator import Estimator, notice_ignored
+from fmtune.sdk.estimator import Estimator
+from fmtune.sdk.notices import notice_ignored
 from fmtune.tasks import get_task
 
 log = logging.getLogger("fmtune.sdk")

@@ -1,93 +1,129 @@
-"""The Predictor that `Estimator.deploy()` returns: bound to a real HTTP endpoint (`fmtune.serve`), started as a
-managed process, answering JumpStart text-generation payloads.
+"""`sagemaker.predictor.Predictor`, bound to an fmtune endpoint (a managed `fmtune.serve` process) by name.
 
-`{"inputs": str, "parameters": {"max_new_tokens", "temperature", "top_p", "return_full_text", ...}}`
-→ `[{"generated_text": str}]`. A plain prompt is sent in the format the model was trained on (the endpoint's
-`/invocations` takes prompts as given, like JumpStart's); one the caller already filled with the training
-template goes as it is.
+`predict(data)` serializes `data` with the predictor's serializer, POSTs it to the endpoint's `/invocations`
+as it is — no prompt is rewritten: a notebook formats its prompts itself, as it does against JumpStart — and
+returns the response read by its deserializer. Predictors that `deploy()` returns use JSON both ways, so
+`predict({"inputs": ..., "parameters": {...}})` returns what the endpoint answers for the model's family:
+`[{"generated_text": ...}]`, Llama 2's `[{"generation": ...}]`, Flan-T5's `{"generated_texts": [...]}`, or a
+chat completion for `{"messages": [...]}` on an endpoint deployed with `MESSAGES_API_ENABLED`.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import io
+import logging
+from collections.abc import Mapping
 from typing import Any
+
+from fmtune.sdk.serialization import BytesDeserializer, IdentitySerializer, JSONDeserializer, JSONSerializer
+
+log = logging.getLogger("fmtune.sdk")
+
+
+class ModelError(Exception):
+    """The endpoint answered an error (SageMaker's `ModelError`): the status and the endpoint's message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"Received client error ({status}) from the endpoint with message: {message}"
+                         if status else message)
+        self.status, self.message = status, message
 
 
 class Predictor:
-    def __init__(self, model_dir: str | Path, endpoint_name: str):
-        from fmtune.data.prompting import PromptFormat
-        from fmtune.serve import start_endpoint
+    def __init__(self, endpoint_name: str, sagemaker_session: Any = None, serializer: Any = None,
+                 deserializer: Any = None, component_name: str | None = None, **ignored: Any) -> None:
+        from fmtune.serve.launcher import find_endpoint
 
         self.endpoint_name = endpoint_name
-        self.model_dir = Path(model_dir)
-        self.prompt_format = PromptFormat.load(self.model_dir)
-        self._tokenizer: Any = None
-        self.endpoint: Any = start_endpoint(str(self.model_dir), name=endpoint_name)
+        self.serializer = serializer if serializer is not None else IdentitySerializer()
+        self.deserializer = deserializer if deserializer is not None else BytesDeserializer()
+        self.component_name = component_name
+        self._endpoint = find_endpoint(endpoint_name)
+        if self._endpoint is None:
+            raise ValueError(f"no endpoint named '{endpoint_name}' is running on this machine "
+                             "(`fmtune endpoints list` shows those that are).")
 
-    def predict(self, data: Any, initial_args: Any = None, target_model: Any = None, **ignored: Any) -> Any:
-        """`data`: a JumpStart payload (dict, or its JSON as str/bytes), or a plain prompt string."""
-        if self.endpoint is None:
-            raise ValueError(f"endpoint {self.endpoint_name} was deleted; deploy the estimator again.")
-        inputs, parameters = parse_payload(data)
-        full_text = bool(parameters.get("return_full_text", False))
-        sent = {**parameters, "return_full_text": False}
-        client = self.endpoint.client()
-        results = []
-        for text in inputs:
-            [answer] = client.invoke({"inputs": self._as_trained(text), "parameters": sent})
-            completion = answer["generated_text"]
-            results.append({"generated_text": text + completion if full_text else completion})
-        return results
+    @property
+    def content_type(self) -> str:
+        return self.serializer.CONTENT_TYPE
+
+    @property
+    def accept(self) -> tuple[str, ...]:
+        return self.deserializer.ACCEPT
+
+    def predict(self, data: Any, initial_args: Mapping[str, str] | None = None, target_model: str | None = None,
+                target_variant: str | None = None, inference_id: str | None = None,
+                custom_attributes: str | None = None, component_name: str | None = None) -> Any:
+        """Send `data` (or an example payload from `JumpStartModel.retrieve_example_payload()`) as it is."""
+        from fmtune.serve.client import EndpointError
+
+        if self._endpoint is None:
+            raise ValueError(f"endpoint {self.endpoint_name} was deleted; deploy again to predict.")
+        for name, value in {"target_model": target_model, "target_variant": target_variant,
+                            "inference_id": inference_id}.items():
+            if value is not None:
+                log.warning("fmtune: predict(%s=...) is for SageMaker's multi-model/variant endpoints and is "
+                            "ignored; name an adapter in the payload's \"model\" field.", name)
+        args = dict(initial_args or {})
+        content_type, accept = args.get("ContentType"), args.get("Accept")
+        if hasattr(data, "body") and hasattr(data, "content_type"):  # an example payload carries its own types
+            content_type, accept, data = content_type or data.content_type, accept or data.accept, data.body
+            body = JSONSerializer().serialize(data) if isinstance(data, dict | list) else data
+        else:
+            body = self.serializer.serialize(data)
+        content_type = content_type or self.content_type
+        accept = accept or ", ".join(self.accept)
+        try:
+            answer, answer_type = self._endpoint.client().invoke_raw(
+                body.encode() if isinstance(body, str) else bytes(body), content_type, accept,
+                custom_attributes or args.get("CustomAttributes"))
+        except EndpointError as err:
+            raise ModelError(err.status, err.message) from None
+        return self.deserializer.deserialize(io.BytesIO(answer), answer_type)
 
     def delete_endpoint(self, delete_endpoint_config: bool = True) -> None:
         """Stop the endpoint's server process."""
         from fmtune.serve import stop_endpoint
 
-        if self.endpoint is not None:
-            stop_endpoint(self.endpoint)
-            self.endpoint = None
+        if self._endpoint is not None:
+            stop_endpoint(self._endpoint)
+            self._endpoint = None
 
     def delete_model(self) -> None:
-        self.delete_endpoint()
+        """Nothing to do: the model is the job's folder (or the catalog's cache), which stays."""
 
-    def _as_trained(self, text: str) -> str:
-        """The training prompt format around a plain prompt; a prompt already in the template gets only the
-        demarcation key if it lacks it (as JumpStart notebooks format prompts themselves)."""
-        from fmtune.data.templates import DEMARCATION
-
-        fmt = self.prompt_format
-        if fmt is None or fmt.mode == "domain":
-            return text
-        head = (fmt.prompt_template or "").split("{", 1)[0].strip()
-        if fmt.mode == "instruction" and head and text.lstrip().startswith(head):
-            return text if not fmt.demarcation or text.rstrip().endswith(DEMARCATION.strip()) else text + DEMARCATION
-        if fmt.mode == "chat" and self._tokenizer is None:
-            from fmtune.models.loading import load_tokenizer
-
-            self._tokenizer = load_tokenizer(self.model_dir)
-        return fmt.render(self._tokenizer, text)
+    def delete_predictor(self, delete_endpoint_config: bool = True) -> None:
+        self.delete_endpoint(delete_endpoint_config)
 
 
-def parse_payload(data: Any) -> tuple[list[str], dict[str, Any]]:
-    """The prompts and the generation parameters of a JumpStart text-generation payload."""
-    if isinstance(data, bytes | bytearray):
-        data = data.decode("utf-8")
-    if isinstance(data, str):
-        try:
-            data = json.loads(data)
-        except ValueError:
-            return [data], {}
-        if isinstance(data, str):
-            return [data], {}
-    if not isinstance(data, dict) or "inputs" not in data:
-        raise ValueError('payload must be {"inputs": "<prompt>", "parameters": {...}} (JumpStart text generation)')
-    inputs = data["inputs"]
-    if isinstance(inputs, str):
-        inputs = [inputs]
-    if not isinstance(inputs, list) or not all(isinstance(x, str) for x in inputs):
-        raise ValueError('payload "inputs" must be a string (or a list of strings)')
-    parameters = data.get("parameters") or {}
-    if not isinstance(parameters, dict):
-        raise ValueError('payload "parameters" must be an object, e.g. {"max_new_tokens": 64}')
-    return inputs, parameters
+MESSAGES_API = "MESSAGES_API_ENABLED"
+
+
+def start_predictor(model: str, endpoint_name: str | None, env: Mapping[str, Any] | None) -> Predictor:
+    """Start an endpoint for `model` (a job, model folder or model id) and return a JSON Predictor bound to it.
+    Of the container environment JumpStart takes, MESSAGES_API_ENABLED is honoured; the rest (SM_NUM_GPUS,
+    MAX_INPUT_LENGTH, ...) configures SageMaker's containers and is ignored with a notice."""
+    from fmtune.errors import UserError
+    from fmtune.serve import start_endpoint
+    from fmtune.serve.settings import ServeSettings
+
+    env = dict(env or {})
+    messages_api = str(env.pop(MESSAGES_API, "false")).strip().lower() in ("true", "1", "yes")
+    for name in env:
+        log.warning("fmtune: deploy(env={%r: ...}) is ignored: it configures SageMaker's serving container.", name)
+    try:
+        endpoint = start_endpoint(model, name=endpoint_name, settings=ServeSettings(messages_api=messages_api))
+    except UserError as err:
+        raise ValueError(str(err)) from None
+    return json_predictor(endpoint.name)
+
+
+def json_predictor(endpoint_name: str) -> Predictor:
+    """What JumpStart's deploy() returns for text models: JSON in, JSON out."""
+    return Predictor(endpoint_name, serializer=JSONSerializer(), deserializer=JSONDeserializer())
+
+
+def retrieve_default(endpoint_name: str, sagemaker_session: Any = None, model_id: str | None = None,
+                     model_version: str | None = None, **ignored: Any) -> Predictor:
+    """`sagemaker.predictor.retrieve_default`: a Predictor for a running endpoint with its model's defaults."""
+    return json_predictor(endpoint_name)

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from fmtune.catalog import ModelCard
 from fmtune.serve.decoding import Event, SamplingParams
 from fmtune.serve.engine import Engine, GenerationJob, Overloaded, RequestHandle, ServedModel, render_chat
 from fmtune.serve.metrics import Metrics
@@ -43,6 +44,8 @@ ROUTES = ("/invocations", "/v1/completions", "/v1/chat/completions", "/v1/models
           "/openapi.json")
 BODY_MODELS = (CompletionRequest, ChatRequest, TextGenerationRequest, Text2TextRequest)
 OPEN_ROUTES = ("/health",)
+CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"  # what SageMaker's invoke_endpoint sends custom_attributes as
+TEXT_TYPES = ("text/plain", "application/x-text")
 Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -134,60 +137,75 @@ def create_app(engine: Engine) -> FastAPI:
     @app.post("/v1/chat/completions", openapi_extra=json_body(ChatRequest))
     async def chat_completions(request: Request) -> Any:
         body = validate(ChatRequest, parse_json(await request.body()))
-        if body.logprobs:
-            raise ApiError(400, "logprobs are not supported by this endpoint; leave the field out.", param="logprobs")
-        if body.tools:
-            raise ApiError(400, "tools (function calling) are not supported by this endpoint.", param="tools")
-        served = pick_model(engine, body.model)
-        messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-                    for m in body.messages]
-        text, templated = chat_prompt(engine, served, messages)
-        ids = encode(engine, text, add_special_tokens=not templated)
-        requested = body.max_completion_tokens or body.max_tokens
-        limit = plan_new_tokens(engine, len(ids), requested, engine.settings.default_max_new_tokens, "max_tokens")
-        jobs = [
-            GenerationJob(ids, SamplingParams(limit, body.temperature, body.top_p, seed_for(body.seed, j),
-                                              stop_list(body.stop), body.top_k), served, served.chat_stop_token_ids)
-            for j in range(body.n)
-        ]
-        handles = submit(engine, jobs)
-        ident = f"chatcmpl-{uuid.uuid4().hex}"
-        envelope = openai_envelope(ident, "chat.completion.chunk", served)
+        return await chat_completion(request, engine, body, pick_model(engine, body.model))
 
-        def chunk(index: int, delta: dict[str, str], finish: str | None) -> dict[str, Any]:
-            return envelope(choices=[{"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}])
-
-        def chunk_of(index: int, event: Event) -> dict[str, Any] | None:
-            if event.finished:
-                return chunk(index, {"content": event.text} if event.text else {}, finish_reason(event))
-            return chunk(index, {"content": event.text}, None) if event.text else None
-
-        if body.stream:
-            opening = [chunk(index, {"role": "assistant", "content": ""}, None) for index in range(len(handles))]
-            return stream_choices(handles, opening, chunk_of, envelope if include_usage(body) else None)
-        results = await collect(request, handles)
-        usage = Usage()
-        choices = []
-        for index, (text, final) in enumerate(results):
-            usage.add(final)
-            choices.append({"index": index, "message": {"role": "assistant", "content": text},
-                            "finish_reason": finish_reason(final), "logprobs": None})
-        return openai_envelope(ident, "chat.completion", served)(choices=choices, usage=usage.body())
-
-    @app.post("/invocations", openapi_extra=json_body(TextGenerationRequest, Text2TextRequest))
+    @app.post("/invocations", openapi_extra=json_body(TextGenerationRequest, Text2TextRequest, ChatRequest))
     async def invocations(request: Request) -> Any:
-        data = parse_json(await request.body())
+        refuse_unaccepted_eula(engine, request.headers.get(CUSTOM_ATTRIBUTES, ""))
+        data = invocation_payload(engine, request.headers.get("content-type", ""), await request.body())
+        if isinstance(data, dict) and "messages" in data:
+            if not settings.messages_api:
+                raise ApiError(422, "this endpoint was deployed without the Messages API: deploy it with "
+                                    "env={'MESSAGES_API_ENABLED': 'true'} (CLI: --messages-api), or send the "
+                                    "messages to /v1/chat/completions.", param="messages", code="messages_api_off")
+            body = validate(ChatRequest, data)
+            # Messages API clients name the container's model ("/opt/ml/model", "tgi"): only an adapter's name picks.
+            chosen = engine.served(body.model) if body.model else None
+            return await chat_completion(request, engine, body, chosen or engine.base)
         if isinstance(data, dict) and "text_inputs" in data:
             return await text2text(request, engine, validate(Text2TextRequest, data))
         if isinstance(data, dict) and "inputs" in data:
             return await text_generation(request, engine, validate(TextGenerationRequest, data))
-        raise ApiError(422, 'expected a JumpStart payload: {"inputs": "...", "parameters": {...}} (text generation) '
-                            'or {"text_inputs": "...", "max_length": ...} (Flan-T5).', param="inputs")
+        raise ApiError(422, 'expected a JumpStart payload: {"inputs": "...", "parameters": {...}} (text generation), '
+                            '{"text_inputs": "...", "max_length": ...} (Flan-T5), {"messages": [...]} (Messages API) '
+                            "or a plain-text body (Content-Type: text/plain).", param="inputs")
 
     return app
 
 
 # --- JumpStart payloads --------------------------------------------------------------------------
+
+
+async def chat_completion(request: Request, engine: Engine, body: ChatRequest, served: ServedModel) -> Any:
+    """OpenAI chat completions, and JumpStart's Messages API (the same body on /invocations)."""
+    if body.logprobs:
+        raise ApiError(400, "logprobs are not supported by this endpoint; leave the field out.", param="logprobs")
+    if body.tools:
+        raise ApiError(400, "tools (function calling) are not supported by this endpoint.", param="tools")
+    messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+                for m in body.messages]
+    text, templated = chat_prompt(engine, served, messages)
+    ids = encode(engine, text, add_special_tokens=not templated)
+    requested = body.max_completion_tokens or body.max_tokens
+    limit = plan_new_tokens(engine, len(ids), requested, engine.settings.default_max_new_tokens, "max_tokens")
+    jobs = [
+        GenerationJob(ids, SamplingParams(limit, body.temperature, body.top_p, seed_for(body.seed, j),
+                                          stop_list(body.stop), body.top_k), served, served.chat_stop_token_ids)
+        for j in range(body.n)
+    ]
+    handles = submit(engine, jobs)
+    ident = f"chatcmpl-{uuid.uuid4().hex}"
+    envelope = openai_envelope(ident, "chat.completion.chunk", served)
+
+    def chunk(index: int, delta: dict[str, str], finish: str | None) -> dict[str, Any]:
+        return envelope(choices=[{"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}])
+
+    def chunk_of(index: int, event: Event) -> dict[str, Any] | None:
+        if event.finished:
+            return chunk(index, {"content": event.text} if event.text else {}, finish_reason(event))
+        return chunk(index, {"content": event.text}, None) if event.text else None
+
+    if body.stream:
+        opening = [chunk(index, {"role": "assistant", "content": ""}, None) for index in range(len(handles))]
+        return stream_choices(handles, opening, chunk_of, envelope if include_usage(body) else None)
+    results = await collect(request, handles)
+    usage = Usage()
+    choices = []
+    for index, (text, final) in enumerate(results):
+        usage.add(final)
+        choices.append({"index": index, "message": {"role": "assistant", "content": text},
+                        "finish_reason": finish_reason(final), "logprobs": None})
+    return openai_envelope(ident, "chat.completion", served)(choices=choices, usage=usage.body())
 
 
 async def text_generation(request: Request, engine: Engine, body: TextGenerationRequest) -> list[dict[str, str]]:
@@ -230,12 +248,44 @@ async def text2text(request: Request, engine: Engine, body: Text2TextRequest) ->
     return {"generated_texts": [text for text, _ in results]}
 
 
-def response_key(served: ServedModel) -> str:
+def catalog_card(served: ServedModel) -> ModelCard | None:
+    """The catalog card of the model served (or of its base), when it is a catalog model."""
     from fmtune.catalog import find_card
 
-    card = find_card(served.prompt_format.base_model) if served.prompt_format.base_model else None
+    return find_card(served.prompt_format.base_model) if served.prompt_format.base_model else None
+
+
+def response_key(served: ServedModel) -> str:
+    card = catalog_card(served)
     return "generation" if card is not None and card.model_id.startswith("meta-textgeneration-llama-2") else \
         "generated_text"
+
+
+def invocation_payload(engine: Engine, content_type: str, body: bytes) -> Any:
+    """The /invocations body as a payload: JSON as it is, a plain-text body as the prompt (JumpStart's
+    `application/x-text`), anything else refused (415)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in ("", "application/json"):
+        return parse_json(body)
+    if media in TEXT_TYPES:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ApiError(400, f"the {media} body is not UTF-8 text; send UTF-8.", code="bad_encoding") from None
+        return {"text_inputs": text} if engine.is_seq2seq else {"inputs": text}
+    raise ApiError(415, f"Content-Type {media!r} is not accepted here; send application/json (a JumpStart payload) "
+                        f"or one of {list(TEXT_TYPES)} (a prompt).", code="unsupported_media_type")
+
+
+def refuse_unaccepted_eula(engine: Engine, attributes: str) -> None:
+    """`custom_attributes="accept_eula=false"` on a model with an EULA is refused, as JumpStart refuses it."""
+    given = dict(part.strip().partition("=")[::2] for part in attributes.split(";") if "=" in part)
+    card = catalog_card(engine.base)
+    if card is not None and card.eula_required and given.get("accept_eula", "").strip().lower() == "false":
+        raise ApiError(400, f"{card.model_id} requires accepting its end-user license agreement ({card.license} "
+                            "license): pass custom_attributes='accept_eula=true' (header "
+                            f"{CUSTOM_ATTRIBUTES}: accept_eula=true) once you have read and accepted it.",
+                       param="accept_eula", code="eula_not_accepted")
 
 
 # --- shared steps --------------------------------------------------------------------------------

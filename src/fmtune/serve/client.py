@@ -52,12 +52,27 @@ class EndpointClient:
         headers = {"Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
+        body, _ = self.send(method, path, data, headers, timeout)
+        text = body.decode()
+        return text if raw else json.loads(text)
+
+    def invoke_raw(self, body: bytes, content_type: str, accept: str = "application/json",
+                   custom_attributes: str | None = None) -> tuple[bytes, str]:
+        """POST /invocations with a body as it is (SageMaker's invoke_endpoint); the response body and type."""
+        headers = {"Content-Type": content_type, "Accept": accept}
+        if custom_attributes:
+            headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
+        return self.send("POST", "/invocations", body, headers)
+
+    def send(self, method: str, path: str, data: bytes | None, headers: dict[str, str],
+             timeout: float | None = None) -> tuple[bytes, str]:
+        """One request with the key; an error answer raises EndpointError with the server's message."""
         if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
+            headers = {**headers, "Authorization": f"Bearer {self.api_key}"}
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with self._opener.open(req, timeout=timeout or self.timeout) as response:
-                text = response.read().decode()
+                return response.read(), response.headers.get("Content-Type", "")
         except urllib.error.HTTPError as err:
             text = err.read().decode(errors="replace")
             try:
@@ -69,4 +84,3 @@ class EndpointClient:
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
             raise EndpointError(0, f"cannot reach the endpoint at {self.url}: {reason}") from None
-        return text if raw else json.loads(text)

@@ -143,6 +143,7 @@ class Engine:
         from fmtune.jobs.artifacts import adapter_dir, adapter_format, model_dir
         from fmtune.models.generate import default_format
         from fmtune.models.loading import load_tokenizer, quiet_libraries, training_device
+        from fmtune.models.source import catalog_card_of
 
         settings = (settings or ServeSettings()).check()
         quiet_libraries()
@@ -164,7 +165,7 @@ class Engine:
             model = attach_adapter(model, name, folder, first=index == 0)
         model.to(device).eval()
 
-        base_format = PromptFormat.load(path) or default_format(tokenizer)
+        base_format = PromptFormat.load(path) or default_format(tokenizer, catalog_card_of(reference, path))
         base = served_model(base_name, None, path, base_format, tokenizer, model)
         served = {
             name: served_model(name, name, folder, adapter_format(folder) or base_format, tokenizer, model)

@@ -17,7 +17,7 @@ from pathlib import Path
 from fmtune import process
 from fmtune.errors import UserError
 from fmtune.serve.client import EndpointClient
-from fmtune.serve.registry import check_name, endpoints_dir, get_endpoint, unregister
+from fmtune.serve.registry import check_name, endpoints_dir, get_endpoint, store_key, stored_key, unregister
 from fmtune.serve.settings import API_KEY_ENV, ServeSettings
 
 
@@ -62,12 +62,14 @@ def start_endpoint(
         raise UserError(f"an endpoint named '{name}' is already running; stop it first or pick another name.")
     endpoints_dir().mkdir(parents=True, exist_ok=True)
     log_path = endpoints_dir() / f"{name}.log"
-    # What to serve travels as a file (the key, in the environment, never touches the disk or argv).
+    # What to serve travels as a file; the key goes in the environment (never argv), and is kept owner-only
+    # for callers by name (fmtune.serve.registry).
     launch = endpoints_dir() / "launch" / f"{name}.json"
     launch.parent.mkdir(parents=True, exist_ok=True)
     plan = {"model": model, "adapters": dict(adapters or {}), "name": name,
             "settings": {k: v for k, v in asdict(settings).items() if k != "api_key"}}
     launch.write_text(json.dumps(plan, indent=2) + "\n")
+    store_key(name, key)
     argv = [sys.executable, "-m", "fmtune.serve", str(launch)]
     env = {**os.environ, API_KEY_ENV: key, "FMTUNE_ENDPOINT_LOG": str(log_path)}
     # Its own session: it outlives the notebook, as a JumpStart endpoint does.
@@ -76,6 +78,7 @@ def start_endpoint(
     while time.monotonic() < deadline:
         code = process.exit_code(child.pid)
         if code is not None:
+            unregister(name)
             raise UserError(f"endpoint '{name}' failed to start (exit code {code}):\n{_tail(log_path)}")
         record = get_endpoint(name)
         if record is not None and record.pid == child.pid:
@@ -84,6 +87,7 @@ def start_endpoint(
                 return endpoint
         time.sleep(0.2)
     process.terminate(process.handle_of(child.pid), 10.0)
+    unregister(name)
     raise UserError(f"endpoint '{name}' did not answer within {timeout:.0f} s; log:\n{_tail(log_path)}")
 
 
@@ -100,13 +104,14 @@ def stop_endpoint(endpoint: Endpoint | str, timeout: float = 30.0) -> bool:
 
 
 def find_endpoint(name: str, api_key: str | None = None) -> Endpoint | None:
-    """A running endpoint by name (e.g. to bind a Predictor to it later); the key is not stored, so pass it
-    (or set FMTUNE_API_KEY)."""
+    """A running endpoint by name (e.g. to bind a Predictor to it later), with its key: the one given, else the
+    one stored when fmtune started it, else FMTUNE_API_KEY."""
     record = get_endpoint(name)
     if record is None:
         return None
-    return Endpoint(record.name, record.url, record.pid, record.model, tuple(record.adapters),
-                    api_key or os.environ.get(API_KEY_ENV), Path(record.log) if record.log else None)
+    key = api_key or stored_key(name) or os.environ.get(API_KEY_ENV)
+    return Endpoint(record.name, record.url, record.pid, record.model, tuple(record.adapters), key,
+                    Path(record.log) if record.log else None)
 
 
 def _default_name(model: str) -> str:

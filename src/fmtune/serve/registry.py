@@ -1,4 +1,6 @@
-"""Endpoints that are running on this machine: one JSON file each in FMTUNE_HOME/endpoints (no secrets stored)."""
+"""Endpoints that are running on this machine: one JSON file each in FMTUNE_HOME/endpoints. The API key of an
+endpoint that fmtune started is kept beside it, readable by its owner only (endpoints/keys/NAME.key, folder 0700),
+so that a Predictor or `invoke_endpoint` in another process can call it by name; it goes when the endpoint does."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from fmtune.atomic import write_file_atomically
 from fmtune.errors import UserError
 from fmtune.paths import fmtune_home
 from fmtune.process import Handle
@@ -66,6 +69,25 @@ def unregister(name: str, pid: int | None = None) -> None:
         return
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
+    _key_file(name).unlink(missing_ok=True)
+
+
+def _key_file(name: str) -> Path:
+    return endpoints_dir() / "keys" / f"{check_name(name)}.key"
+
+
+def store_key(name: str, key: str) -> None:
+    folder = _key_file(name).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    write_file_atomically(_key_file(name), key.encode())  # a temp file made by mkstemp: mode 0600
+
+
+def stored_key(name: str) -> str | None:
+    try:
+        return _key_file(name).read_text().strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def get_endpoint(name: str) -> EndpointRecord | None:

@@ -25,6 +25,7 @@ class ServeSettings:
     batch_wait_ms: float = 10.0  # how long the first request of a batch waits for company
     max_model_len: int | None = None  # context length override (default: the model's)
     served_model_name: str | None = None  # name of the base model in `model` fields (default: from the reference)
+    messages_api: bool = False  # /invocations also takes {"messages": [...]} (JumpStart's MESSAGES_API_ENABLED)
 
     def check(self) -> ServeSettings:
         """All problems at once, in the words of the command-line flags."""
