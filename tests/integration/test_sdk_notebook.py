@@ -109,6 +109,14 @@ def test_fit_trains_and_attach_finds_the_job(notebook):
     assert (job_dir / "model" / "model.safetensors").exists()
     assert [json.loads(line)["epoch"] for line in (job_dir / "metrics.jsonl").read_text().splitlines()] == [0, 1]
     assert "16 training / 8 validation sequences" in (job_dir / "logs.txt").read_text()
+    # The same in DescribeTrainingJob's words, as notebooks read it.
+    assert description["TrainingJobStatus"] == "Completed" and description["TrainingJobName"] == job_dir.name
+    assert description["HyperParameters"]["instruction_tuned"] == "True"
+    assert description["ModelArtifacts"]["S3ModelArtifacts"] == attached.model_data == str(job_dir / "model")
+    assert {m["MetricName"] for m in description["FinalMetricDataList"]} == {"train_epoch_loss", "eval_epoch_loss",
+                                                                            "eval_ppl"}
+    # hyperparameters() is the whole resolved set: what the notebook set over the model's defaults.
+    assert estimator.hyperparameters()["max_input_length"] == "128" and "lora_r" in estimator.hyperparameters()
 
 
 def test_metrics_dataframe(notebook):

@@ -8,11 +8,14 @@ from __future__ import annotations
 import pytest
 
 from fmtune.paths import fmtune_home
+from fmtune.sagemaker import Session
 from fmtune.sagemaker.deserializers import JSONDeserializer
 from fmtune.sagemaker.jumpstart.estimator import JumpStartEstimator
 from fmtune.sagemaker.jumpstart.model import JumpStartModel
 from fmtune.sagemaker.predictor import Predictor
+from fmtune.sagemaker.s3 import S3Uploader
 from fmtune.sagemaker.serializers import JSONSerializer
+from fmtune.sagemaker.utils import name_from_base
 from fmtune.serve.registry import get_endpoint
 
 from ..conftest import SAMPLES
@@ -51,9 +54,11 @@ def replay(model_id: str, training: str, hyperparameters: dict[str, str], payloa
 
 
 def test_llama_2_notebook_answers_generation():
+    # As the notebook does: upload the data to the session's default bucket, train from its s3:// URI.
+    bucket = Session().default_bucket()
+    training = S3Uploader.upload(INSTRUCTION, f"s3://{bucket}/{name_from_base('llama-2')}/train")
     payload = {"inputs": "<s>[INST] What does len do? [/INST]", "parameters": {"max_new_tokens": 4}}
-    answers, example = replay("meta-textgeneration-llama-2-7b", INSTRUCTION,
-                              {"instruction_tuned": "True"}, payload)
+    answers, example = replay("meta-textgeneration-llama-2-7b", training, {"instruction_tuned": "True"}, payload)
     for answer in [*answers, example]:
         assert isinstance(answer, list) and set(answer[0]) == {"generation"}, answer
     assert answers[2] == answers[0]  # the same endpoint (greedy), reached by name

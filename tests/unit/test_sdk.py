@@ -105,7 +105,8 @@ def test_inputs_s3_is_a_clear_error_and_file_uris_are_local_paths(tmp_path):
         estimator.fit({"training": "s3://my-bucket/train/"})
     assert str(info.value) == (
         "channel 'training': s3://my-bucket/train/ is in S3, and fmtune trains on local files. Copy it first "
-        "(`aws s3 sync s3://my-bucket/train/ ./data`) and pass the local folder (or file:///absolute/path)."
+        "(`aws s3 sync s3://my-bucket/train/ ./data`) and pass the local folder (or file:///absolute/path), or "
+        "write it to the local bucket s3://fmtune-local/ (Session().default_bucket(), S3Uploader.upload)."
     )
     with pytest.raises(ValueError, match="needs training data"):
         estimator.fit()

@@ -7,6 +7,7 @@
 """
 
 from fmtune.sagemaker import content_types, deserializers, hyperparameters, serializers
+from fmtune.sagemaker.session import Session, get_execution_role
 from fmtune.sdk import (
     Estimator,
     JumpStartEstimator,
@@ -16,5 +17,6 @@ from fmtune.sdk import (
     UnexpectedStatusException,
 )
 
-__all__ = ["Estimator", "JumpStartEstimator", "JumpStartModel", "Predictor", "TrainingJobAnalytics",
-           "UnexpectedStatusException", "content_types", "deserializers", "hyperparameters", "serializers"]
+__all__ = ["Estimator", "JumpStartEstimator", "JumpStartModel", "Predictor", "Session", "TrainingJobAnalytics",
+           "UnexpectedStatusException", "content_types", "deserializers", "get_execution_role", "hyperparameters",
+           "serializers"]

@@ -17,11 +17,13 @@ from fmtune.errors import UserError
 from fmtune.jobs import runner
 from fmtune.jobs.config import Launch
 from fmtune.jobs.layout import JobLayout
+from fmtune.jobs.metrics import read_metrics
 from fmtune.jobs.start import JobRequest, default_job_name, start_job
 from fmtune.jobs.store import JobRecord, JobStore, UnknownJobError
 from fmtune.jobs.views import describe_job, stream_logs
-from fmtune.sdk.analytics import TrainingJobAnalytics
+from fmtune.sdk.analytics import METRIC_NAMES, TrainingJobAnalytics
 from fmtune.sdk.errors import UnexpectedStatusException
+from fmtune.sdk.local_bucket import local_object
 from fmtune.sdk.notices import notice_ignored
 from fmtune.sdk.predictor import Predictor, start_predictor
 from fmtune.tasks import find_task
@@ -29,17 +31,38 @@ from fmtune.tasks import find_task
 log = logging.getLogger("fmtune.sdk")
 
 def local_path(location: Any, what: str) -> str:
-    """A local path from a path, a file:// URI or a SageMaker TrainingInput; s3:// is a clear error."""
+    """A local path from a path, a file:// URI, the local bucket's s3://fmtune-local/KEY or a SageMaker
+    TrainingInput; any other s3:// is a clear error."""
     config = getattr(location, "config", None)
     if isinstance(config, dict):  # sagemaker.inputs.TrainingInput
         location = config.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri", location)
     text = os.fspath(location) if isinstance(location, os.PathLike) else str(location)
     if text.startswith("s3://"):
-        raise ValueError(
-            f"{what}: {text} is in S3, and fmtune trains on local files. Copy it first "
-            f"(`aws s3 sync {text} ./data`) and pass the local folder (or file:///absolute/path)."
-        )
+        return str(local_object(text, what))
     return text.removeprefix("file://")
+
+
+def sagemaker_description(record: JobRecord) -> dict[str, Any]:
+    """The job in DescribeTrainingJob's words. Paths stand where S3 URIs would: the job folder, its model/."""
+    layout = JobLayout(Path(record.job_dir))
+    last = read_metrics(layout.metrics)[-1:] if layout.metrics.exists() else []
+    final = [{"MetricName": name, "Value": float(last[0][key]), "Timestamp": record.ended or record.updated}
+             for key, name in METRIC_NAMES.items() if last and last[0].get(key) is not None]
+    description = {
+        "TrainingJobName": record.name,
+        "TrainingJobStatus": "InProgress" if record.status == "Pending" else record.status,
+        "HyperParameters": dict(record.config.get("hyperparameters", {})),
+        "OutputDataConfig": {"S3OutputPath": str(layout.root.parent)},
+        "ModelArtifacts": {"S3ModelArtifacts": str(layout.model) if layout.has_model() else None},
+        "FinalMetricDataList": final,
+        "CreationTime": record.created,
+        "TrainingStartTime": record.started,
+        "TrainingEndTime": record.ended,
+        "LastModifiedTime": record.updated,
+    }
+    if record.failure_reason:
+        description["FailureReason"] = record.failure_reason
+    return description
 
 
 class TrainingJob:
@@ -53,7 +76,10 @@ class TrainingJob:
         return self.name
 
     def describe(self) -> dict[str, Any]:
-        return describe_job(JobStore().require(self.name))
+        """SageMaker's DescribeTrainingJob keys (TrainingJobStatus, HyperParameters, ModelArtifacts,
+        FinalMetricDataList, ...) beside fmtune's own (status, hyperparameters, output_dir, ...)."""
+        record = JobStore().require(self.name)
+        return {**describe_job(record), **sagemaker_description(record)}
 
     def wait(self, logs: Any = True) -> JobRecord:
         """Until the job ends (printing its log when `logs`); raises UnexpectedStatusException if it Failed."""

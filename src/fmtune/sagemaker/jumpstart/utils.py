@@ -1,0 +1,12 @@
+"""`sagemaker.jumpstart.utils`: JumpStart's content bucket is the local bucket here."""
+
+from typing import Any
+
+from fmtune.sdk.local_bucket import LOCAL_BUCKET
+
+
+def get_jumpstart_content_bucket(region: str | None = None, **ignored: Any) -> str:
+    return LOCAL_BUCKET
+
+
+__all__ = ["get_jumpstart_content_bucket"]
