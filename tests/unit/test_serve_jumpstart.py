@@ -111,3 +111,28 @@ def test_custom_attributes_accept_eula_false_is_refused_for_an_eula_model(llama_
         assert "accept_eula=true" in response.json()["error"]["message"] and LLAMA_2_CHAT in response.text
     # A model without an EULA takes the same header as it comes.
     assert plain.post("/invocations", json=payload, headers={EULA_HEADER: attributes}).status_code == 200
+
+
+def tgi_events(response: httpx.Response) -> list[dict]:
+    return [json.loads(line.removeprefix("data:")) for line in response.iter_lines() if line.startswith("data:")]
+
+
+def test_a_streamed_text_generation_is_tgis_token_stream(plain):
+    payload = {"inputs": "Hello", "parameters": {"max_new_tokens": 4}}
+    whole = plain.post("/invocations", json=payload).json()[0]["generated_text"]
+    with plain.stream("POST", "/invocations", json={**payload, "stream": True}) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = tgi_events(response)
+    assert all(set(e) == {"token", "generated_text", "details"} for e in events)
+    assert [e["generated_text"] for e in events[:-1]] == [None] * (len(events) - 1)
+    assert "".join(e["token"]["text"] for e in events) == events[-1]["generated_text"] == whole
+    assert events[-1]["details"]["finish_reason"] in ("length", "stop")
+    with plain.stream("POST", "/invocations", json={**payload, "stream": True,
+                                                    "parameters": {"max_new_tokens": 4, "return_full_text": True}}) \
+            as response:
+        assert tgi_events(response)[-1]["generated_text"] == "Hello" + whole
+
+
+def test_a_streamed_request_takes_one_input(plain):
+    response = plain.post("/invocations", json={"inputs": ["a", "b"], "stream": True})
+    assert response.status_code == 422 and "one input" in response.json()["error"]["message"]

@@ -208,13 +208,16 @@ async def chat_completion(request: Request, engine: Engine, body: ChatRequest, s
     return openai_envelope(ident, "chat.completion", served)(choices=choices, usage=usage.body())
 
 
-async def text_generation(request: Request, engine: Engine, body: TextGenerationRequest) -> list[dict[str, str]]:
-    """[{"generated_text": ...}] per input (Llama 2 models answer with "generation", as JumpStart's do)."""
+async def text_generation(request: Request, engine: Engine, body: TextGenerationRequest) -> Any:
+    """[{"generated_text": ...}] per input (Llama 2 models answer with "generation", as JumpStart's do);
+    with "stream": true, TGI's token stream for one input."""
     served = pick_model(engine, body.model)
     p = body.parameters
     inputs = [body.inputs] if isinstance(body.inputs, str) else body.inputs
     if not inputs:
         raise ApiError(422, "inputs: give a string or a non-empty list of strings.", param="inputs")
+    if body.stream and len(inputs) != 1:
+        raise ApiError(422, "stream: a streamed request takes one input string.", param="inputs")
     temperature = jumpstart_sampling(p.temperature, p.do_sample)
     jobs = []
     for text in inputs:
@@ -223,6 +226,8 @@ async def text_generation(request: Request, engine: Engine, body: TextGeneration
                                 "parameters.max_new_tokens")
         params = SamplingParams(limit, temperature, p.top_p or 1.0, p.seed, stop_list(p.stop), p.top_k)
         jobs.append(GenerationJob(ids, params, served, served.stop_token_ids))
+    if body.stream:
+        return sse(tgi_stream(submit(engine, jobs), inputs[0] if p.return_full_text else ""), done=False)
     results = await collect(request, submit(engine, jobs))
     key = response_key(served)
     return [{key: (prompt if p.return_full_text else "") + text} for prompt, (text, _) in zip(inputs, results,
@@ -461,11 +466,29 @@ def stream_choices(
     return sse(events())
 
 
-def sse(chunks: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
+async def tgi_stream(handles: list[RequestHandle], prefix: str) -> AsyncIterator[dict[str, Any]]:
+    """TGI's stream, as JumpStart's streaming endpoints send it: a token event per text delta, the whole text
+    in the last one (`generated_text`, with the prompt when return_full_text), and its finish reason."""
+    text = prefix
+    async for _, event in merged(handles):
+        if event.error:
+            yield {"error": event.error, "error_type": "generation"}
+            return
+        text += event.text
+        if event.text or event.finished:
+            yield {"token": {"text": event.text, "special": False},
+                   "generated_text": text if event.finished else None,
+                   "details": {"finish_reason": finish_reason(event)} if event.finished else None}
+
+
+def sse(chunks: AsyncIterator[dict[str, Any]], done: bool = True) -> StreamingResponse:
+    """Server-sent events; OpenAI streams end with `data: [DONE]`, TGI's do not."""
+
     async def body() -> AsyncIterator[bytes]:
         async for chunk in chunks:
             yield f"data: {json.dumps(chunk)}\n\n".encode()
-        yield b"data: [DONE]\n\n"
+        if done:
+            yield b"data: [DONE]\n\n"
 
     return StreamingResponse(body(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

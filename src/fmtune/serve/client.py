@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -59,20 +61,29 @@ class EndpointClient:
     def invoke_raw(self, body: bytes, content_type: str, accept: str = "application/json",
                    custom_attributes: str | None = None) -> tuple[bytes, str]:
         """POST /invocations with a body as it is (SageMaker's invoke_endpoint); the response body and type."""
-        headers = {"Content-Type": content_type, "Accept": accept}
-        if custom_attributes:
-            headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
-        return self.send("POST", "/invocations", body, headers)
+        return self.send("POST", "/invocations", body, invocation_headers(content_type, accept, custom_attributes))
+
+    def invoke_stream(self, body: bytes, content_type: str, accept: str = "text/event-stream",
+                      custom_attributes: str | None = None) -> Iterator[bytes]:
+        """POST /invocations and yield the response body in pieces as they arrive (a streamed answer)."""
+        with self._open("POST", "/invocations", body, invocation_headers(content_type, accept,
+                                                                        custom_attributes)) as response:
+            yield from iter(lambda: response.read1(65536), b"")
 
     def send(self, method: str, path: str, data: bytes | None, headers: dict[str, str],
              timeout: float | None = None) -> tuple[bytes, str]:
         """One request with the key; an error answer raises EndpointError with the server's message."""
+        with self._open(method, path, data, headers, timeout) as response:
+            return response.read(), response.headers.get("Content-Type", "")
+
+    @contextlib.contextmanager
+    def _open(self, method: str, path: str, data: bytes | None, headers: dict[str, str],
+              timeout: float | None = None) -> Iterator[Any]:
         if self.api_key:
             headers = {**headers, "Authorization": f"Bearer {self.api_key}"}
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
-            with self._opener.open(req, timeout=timeout or self.timeout) as response:
-                return response.read(), response.headers.get("Content-Type", "")
+            response = self._opener.open(req, timeout=timeout or self.timeout)
         except urllib.error.HTTPError as err:
             text = err.read().decode(errors="replace")
             try:
@@ -84,3 +95,12 @@ class EndpointClient:
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
             raise EndpointError(0, f"cannot reach the endpoint at {self.url}: {reason}") from None
+        with response:
+            yield response
+
+
+def invocation_headers(content_type: str, accept: str, custom_attributes: str | None) -> dict[str, str]:
+    headers = {"Content-Type": content_type, "Accept": accept}
+    if custom_attributes:
+        headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes  # what invoke_endpoint sends
+    return headers

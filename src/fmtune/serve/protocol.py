@@ -119,6 +119,7 @@ class TextGenerationRequest(_Body):
     model: str | None = None  # fmtune extension: pick an adapter
     inputs: str | list[str]
     parameters: TextGenerationParameters = Field(default_factory=TextGenerationParameters)
+    stream: bool = False  # TGI's token stream (server-sent events)
 
 
 class Text2TextRequest(JumpStartSampling):
