@@ -97,17 +97,14 @@ def test_environment_eula_and_output_path(tmp_path, caplog):
     assert any("output_path=s3://bucket/prefix is ignored" in line for line in notices(caplog))
 
 
-def test_inputs_s3_is_a_clear_error_and_file_uris_are_local_paths(tmp_path):
-    assert local_path(f"file://{tmp_path}", "channel 'training'") == str(tmp_path)
-    assert local_path(tmp_path, "channel 'training'") == str(tmp_path)
+def test_inputs_s3_without_boto3_is_a_clear_error_and_file_uris_are_local_paths(tmp_path, monkeypatch):
+    assert local_path(f"file://{tmp_path}") == str(tmp_path)
+    assert local_path(tmp_path) == str(tmp_path)
+    assert local_path("s3://my-bucket/train/") == "s3://my-bucket/train/"  # fetched when the job starts
+    monkeypatch.setitem(sys.modules, "boto3", None)  # what `import boto3` sees when it is not installed
     estimator = Estimator(SMOL)
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match=r"s3://my-bucket/train/: reading S3 needs boto3: `pip install 'fmtune\[s3"):
         estimator.fit({"training": "s3://my-bucket/train/"})
-    assert str(info.value) == (
-        "channel 'training': s3://my-bucket/train/ is in S3, and fmtune trains on local files. Copy it first "
-        "(`aws s3 sync s3://my-bucket/train/ ./data`) and pass the local folder (or file:///absolute/path), or "
-        "write it to the local bucket s3://fmtune-local/ (Session().default_bucket(), S3Uploader.upload)."
-    )
     with pytest.raises(ValueError, match="needs training data"):
         estimator.fit()
     assert JobStore().list_jobs() == []

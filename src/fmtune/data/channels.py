@@ -70,14 +70,7 @@ def normalize_channels(channels: Mapping[str, str | Path]) -> dict[str, Path]:
         if canonical is None:
             problems.append(f"unknown channel '{name}'; use 'training' (or 'train') and optionally 'validation'")
             continue
-        text = str(location)
-        if text.startswith("s3://"):
-            problems.append(
-                f"channel '{name}': {text} is an S3 URI; fmtune reads local data. Copy it first "
-                f"(`aws s3 sync {text} ./data`) and pass the local path"
-            )
-            continue
-        path = Path(text.removeprefix("file://")).expanduser()
+        path = Path(str(location).removeprefix("file://")).expanduser()
         if not path.exists():
             problems.append(f"channel '{name}': {path} does not exist")
         elif canonical in resolved:

@@ -25,6 +25,7 @@ from fmtune.jobs.config import JobConfig, Launch
 from fmtune.jobs.layout import JobLayout
 from fmtune.models.source import ModelSource, RemoteCode, brought_model_config, resolve_source
 from fmtune.paths import jobs_dir
+from fmtune.storage import fetch, is_s3
 from fmtune.tasks import find_task, get_task, task_for_config
 
 JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}")  # SageMaker's training-job name rule (full match)
@@ -120,7 +121,9 @@ def build_job(request: JobRequest) -> JobConfig:
     job_dir = Path(request.output_dir).expanduser().resolve() if request.output_dir else jobs_dir() / name
     problems.extend(Problem(p, key="output_dir", value=str(job_dir)) for p in _job_dir_problems(job_dir))
     try:
-        channels = {k: str(v) for k, v in normalize_channels(request.channels).items()}
+        # s3:// channels are fetched into the local cache first (fmtune.storage): the data is checked as read.
+        fetched = {name: fetch(str(where)) if is_s3(where) else where for name, where in request.channels.items()}
+        channels = {k: str(v) for k, v in normalize_channels(fetched).items()}
     except UserError as err:
         problems.append(Problem(str(err), key="channels"))
         channels = {}

@@ -23,22 +23,19 @@ from fmtune.jobs.store import JobRecord, JobStore, UnknownJobError
 from fmtune.jobs.views import describe_job, stream_logs
 from fmtune.sdk.analytics import METRIC_NAMES, TrainingJobAnalytics
 from fmtune.sdk.errors import UnexpectedStatusException
-from fmtune.sdk.local_bucket import local_object
 from fmtune.sdk.notices import notice_ignored
 from fmtune.sdk.predictor import Predictor, start_predictor
 from fmtune.tasks import find_task
 
 log = logging.getLogger("fmtune.sdk")
 
-def local_path(location: Any, what: str) -> str:
-    """A local path from a path, a file:// URI, the local bucket's s3://fmtune-local/KEY or a SageMaker
-    TrainingInput; any other s3:// is a clear error."""
+def local_path(location: Any) -> str:
+    """A channel location from a path, a file:// URI, an s3:// URI (fetched when the job starts,
+    fmtune.storage) or a SageMaker TrainingInput."""
     config = getattr(location, "config", None)
     if isinstance(config, dict):  # sagemaker.inputs.TrainingInput
         location = config.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri", location)
     text = os.fspath(location) if isinstance(location, os.PathLike) else str(location)
-    if text.startswith("s3://"):
-        return str(local_object(text, what))
     return text.removeprefix("file://")
 
 
@@ -164,13 +161,16 @@ class Estimator:
         if inputs is None:
             raise ValueError('fit() needs training data: fit({"training": "path/to/data"})')
         channels = dict(inputs) if isinstance(inputs, Mapping) else {"training": inputs}
-        channels = {name: local_path(value, f"channel {name!r}") for name, value in channels.items()}
+        channels = {name: local_path(value) for name, value in channels.items()}
         name = job_name or default_job_name(self.base_job_name or self.model_id)
         output_dir = Path(self.output_path) / name if self.output_path else None
         request = JobRequest(self.model_id, channels, self._given_hyperparameters(), job_name=name,
                              output_dir=output_dir, accept_eula=self.accept_eula, tiny_random=self.tiny_random,
                              launch=self.launch)
-        job = start_job(request, detach=True).config  # its own session: the job outlives this kernel
+        try:
+            job = start_job(request, detach=True).config  # its own session: the job outlives this kernel
+        except UserError as err:  # as SageMaker's SDK raises bad arguments
+            raise ValueError(str(err)) from None
         self.latest_training_job = TrainingJob(job.job_name)
         log.info("fmtune: training job %s started in %s", job.job_name, job.job_dir)
         if wait:

@@ -1,5 +1,5 @@
-"""Local stand-ins for what notebooks ask of AWS before they train: a Session with a default bucket (the local
-bucket, fmtune.sdk.local_bucket), an execution role, unique job names, S3 upload/download/list."""
+"""What notebooks ask of AWS before they train: a Session whose default bucket is the local bucket (fmtune.storage),
+an execution role stand-in, unique job names, S3 upload/download/list (the local bucket, or S3 through boto3)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fmtune.sdk.local_bucket import LOCAL_BUCKET, LOCAL_ROLE, download, list_objects, upload
+from fmtune import storage
+from fmtune.errors import UserError
+from fmtune.storage import LOCAL_BUCKET, LOCAL_ROLE
+
+
+def _sdk(call: Any, *args: Any) -> Any:
+    """Storage errors as the SDK raises bad arguments: ValueError, with the same message."""
+    try:
+        return call(*args)
+    except UserError as err:
+        raise ValueError(str(err)) from None
 
 
 class Session:
@@ -27,7 +37,7 @@ class Session:
 
     def upload_data(self, path: str | Path, bucket: str | None = None, key_prefix: str = "data",
                     **ignored: Any) -> str:
-        return upload(path, f"s3://{bucket or self._bucket}/{key_prefix.strip('/')}")
+        return _sdk(storage.upload, path, f"s3://{bucket or self._bucket}/{key_prefix.strip('/')}")
 
 
 def get_execution_role(sagemaker_session: Any = None, use_default: bool = False) -> str:
@@ -46,15 +56,15 @@ class S3Uploader:
     @staticmethod
     def upload(local_path: str | Path, desired_s3_uri: str, kms_key: str | None = None,
                sagemaker_session: Any = None, **ignored: Any) -> str:
-        return upload(local_path, desired_s3_uri)
+        return _sdk(storage.upload, local_path, desired_s3_uri)
 
 
 class S3Downloader:
     @staticmethod
     def download(s3_uri: str, local_path: str | Path, kms_key: str | None = None, sagemaker_session: Any = None,
                  **ignored: Any) -> list[str]:
-        return download(s3_uri, local_path)
+        return _sdk(storage.download, s3_uri, local_path)
 
     @staticmethod
     def list(s3_uri: str, sagemaker_session: Any = None) -> list[str]:
-        return list_objects(s3_uri)
+        return _sdk(storage.list_objects, s3_uri)

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from fmtune.sdk.local_bucket import LOCAL_BUCKET
+from fmtune.storage import LOCAL_BUCKET
 
 
 def get_jumpstart_content_bucket(region: str | None = None, **ignored: Any) -> str:
