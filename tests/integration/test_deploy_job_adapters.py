@@ -21,7 +21,7 @@ QUESTION = "What does the `json.dumps` function do?"
 
 def train(name: str, learning_rate: str) -> None:
     argv = ["train", "--training", str(SAMPLES / "instruction" / "train"), "-H", "instruction_tuned=True",
-            "-H", "epoch=1", "-H", "max_train_samples=8", "-H", "max_val_samples=4", "-H", "max_input_length=128",
+            "-H", "epoch=1", "-H", "max_train_samples=4", "-H", "max_val_samples=2", "-H", "max_input_length=96",
             "-H", f"learning_rate={learning_rate}", "--job-name", name]
     assert main(argv) == 0
 

@@ -152,7 +152,7 @@ def test_validation_split_from_training_when_no_validation_channel(tmp_path):
 def test_packed_and_padded_runs_see_the_same_validation_loss(tmp_path):
     """Epoch 0 scores the untrained model: packing must not change a single example's loss."""
     data = ["--training", str(SAMPLES / "instruction" / "train"), "--validation", str(SAMPLES / "instruction" /
-            "validation"), "-H", "instruction_tuned=True", "-H", "epoch=1", "-H", "max_train_samples=8",
+            "validation"), "-H", "instruction_tuned=True", "-H", "epoch=1", "-H", "max_train_samples=4",
             "-H", "max_val_samples=6"]
     packed = train(tmp_path / "packed", *data)
     padded = train(tmp_path / "padded", *data, "-H", "packing=False")
@@ -160,5 +160,5 @@ def test_packed_and_padded_runs_see_the_same_validation_loss(tmp_path):
     assert "packing: on" not in (padded / "logs.txt").read_text()
     before_packed, before_padded = metrics(packed)[0]["eval_loss"], metrics(padded)[0]["eval_loss"]
     assert before_packed == pytest.approx(before_padded, rel=1e-4)
-    # Both trained on the same 8 examples; batches differ (random vs length-grouped) but each lowers the loss.
+    # Both trained on the same 4 examples; batches differ (random vs length-grouped) but each lowers the loss.
     assert metrics(packed)[1]["eval_loss"] < before_packed and metrics(padded)[1]["eval_loss"] < before_padded
