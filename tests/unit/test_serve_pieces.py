@@ -328,3 +328,14 @@ def test_chat_without_any_template_is_a_plain_transcript():
     text, templated = render_chat(SimpleNamespace(chat_template=None), PromptFormat(mode="domain"),
                                   [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"}])
     assert (text, templated) == ("System: Be kind.\nUser: Hi\nAssistant:", False)
+
+
+@pytest.mark.parametrize(("flags", "enabled"), [([], False), (["--messages-api"], True)])
+def test_deploy_messages_api_flag_reaches_the_settings(flags, enabled, monkeypatch):
+    import fmtune.serve.server
+
+    seen = {}
+    monkeypatch.setattr(fmtune.serve.server, "serve_forever",
+                        lambda model, adapters, settings, name=None: seen.setdefault("settings", settings) and 0)
+    assert main(["deploy", "some-model", *flags]) == 0
+    assert seen["settings"].messages_api is enabled
