@@ -69,3 +69,34 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv("FMTUNE_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def recipes_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Foreground single-process jobs run their recipe in this process instead of a new one: for tests where
+    the runner's subprocess is not what is tested. Everything before (CLI or SDK, start_job's checks, the job
+    store, the job folder) and the recipe itself are the real ones; a new process would spend ~6 s of a 2-core
+    machine importing torch, transformers and peft again. Detached and multi-process jobs start as usual."""
+    import importlib
+    import signal
+
+    from fmtune import process
+    from fmtune.jobs import runner
+    from fmtune.jobs.store import JobStore
+    from fmtune.tasks import get_task
+
+    real_launch = runner._launch
+
+    def launch(job, layout, *, detach: bool, resume: bool) -> int:
+        if detach or job.launch.nproc_per_node > 1 or job.launch.nnodes > 1:
+            return real_launch(job, layout, detach=detach, resume=resume)
+        JobStore().set_process(job.job_name, os.getpid(), process.process_identity(os.getpid()))
+        recipe = importlib.import_module(get_task(job.task).recipe)
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:  # the recipe installs its own stop handlers
+            return recipe.main(["--job-dir", job.job_dir, *(["--resume"] if resume else [])])
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+
+    monkeypatch.setattr(runner, "_launch", launch)

@@ -17,7 +17,7 @@ from fmtune.models.source import materialize, resolve_source
 
 from ..conftest import SAMPLES
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("recipes_in_process")]
 
 TRAIN = ["--training", str(SAMPLES / "instruction" / "train"), "-H", "instruction_tuned=True", "-H", "epoch=1",
          "-H", "max_train_samples=8", "-H", "max_input_length=128"]

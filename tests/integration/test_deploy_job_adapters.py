@@ -14,7 +14,7 @@ from fmtune.serve import find_endpoint, stop_endpoint
 
 from ..conftest import SAMPLES
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("recipes_in_process")]
 
 QUESTION = "What does the `json.dumps` function do?"
 

@@ -13,7 +13,7 @@ from fmtune.cli.main import main
 
 from ..conftest import SAMPLES
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("recipes_in_process")]
 
 DATA = ["--training", str(SAMPLES / "instruction" / "train"),
         "--validation", str(SAMPLES / "instruction" / "validation"), "-H", "instruction_tuned=True",
@@ -29,7 +29,7 @@ def eval_losses(job: Path) -> list[float]:
 def test_quantized_lora_trains_and_exports_a_dequantized_merged_model(tmp_path, capsys, embedded_model_dir, flag,
                                                                      label):
     job = tmp_path / flag
-    code = main(["train", *DATA, "-H", f"{flag}=True", "-H", "epoch=1", "-H", "max_train_samples=16",
+    code = main(["train", *DATA, "-H", f"{flag}=True", "-H", "epoch=1", "-H", "max_train_samples=8",
                  "-H", "learning_rate=0.001", "--output-dir", str(job)])
     assert code == 0, (job / "logs.txt").read_text()
     assert label in (job / "logs.txt").read_text()

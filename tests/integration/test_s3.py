@@ -16,6 +16,8 @@ from fmtune.sagemaker.s3 import S3Downloader, S3Uploader
 
 from ..conftest import SAMPLES
 
+pytestmark = pytest.mark.usefixtures("recipes_in_process")
+
 BUCKET = "notebook-data"
 
 

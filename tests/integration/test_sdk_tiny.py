@@ -11,7 +11,7 @@ from fmtune.sdk import Estimator
 
 from ..conftest import SAMPLES
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("recipes_in_process")]
 
 
 def test_estimator_trains_a_tiny_random_model(tmp_path):

@@ -10,7 +10,7 @@ from fmtune.cli.main import main
 
 from ..conftest import SAMPLES
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("recipes_in_process")]
 
 
 def test_flan_t5_instruction_tuning_lowers_loss_and_generates(tmp_path, capsys):

@@ -19,7 +19,7 @@ from fmtune.cli.main import main
 
 from ..conftest import SAMPLES
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("recipes_in_process")]
 
 SMALL = ["-H", "epoch=1", "-H", "max_train_samples=8", "-H", "max_val_samples=4", "-H", "max_input_length=64",
          "-H", "per_device_train_batch_size=4", "-H", "learning_rate=0.001", "-H", "int8_quantization=False"]

@@ -15,7 +15,7 @@ from fmtune.cli.main import main
 
 from ..conftest import SAMPLES
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("recipes_in_process")]
 
 # A few optimizer steps on short sequences: enough to lower validation loss clearly (by 0.2-0.4 here), cheap
 # enough for 2 CPU cores. A test's own -H values come after these and win.
@@ -45,7 +45,7 @@ def instruction_job(tmp_path_factory) -> Path:
         "--training", str(SAMPLES / "instruction" / "train"),
         "--validation", str(SAMPLES / "instruction" / "validation"),
         "-H", "instruction_tuned=True", "-H", "epoch=1",
-        "-H", "max_train_samples=24", "-H", "max_val_samples=8",
+        "-H", "max_train_samples=16", "-H", "max_val_samples=8",
     )
 
 
@@ -105,7 +105,7 @@ def test_domain_adaptation_on_csv_lowers_validation_loss(tmp_path):
         tmp_path / "domain",
         "--training", str(SAMPLES / "domain" / "train.csv"),
         "--validation", str(SAMPLES / "domain" / "validation.csv"),
-        "-H", "epoch=1", "-H", "max_train_samples=16", "-H", "max_val_samples=8",
+        "-H", "epoch=1", "-H", "max_train_samples=16", "-H", "max_val_samples=8", "-H", "max_input_length=64",
     )
     assert_validation_loss_went_down(job)
     assert json.loads((job / "model" / "fmtune_format.json").read_text())["mode"] == "domain"
@@ -150,15 +150,17 @@ def test_validation_split_from_training_when_no_validation_channel(tmp_path):
 
 
 def test_packed_and_padded_runs_see_the_same_validation_loss(tmp_path):
-    """Epoch 0 scores the untrained model: packing must not change a single example's loss."""
-    data = ["--training", str(SAMPLES / "instruction" / "train"), "--validation", str(SAMPLES / "instruction" /
-            "validation"), "-H", "instruction_tuned=True", "-H", "epoch=1", "-H", "max_train_samples=4",
-            "-H", "max_val_samples=6"]
+    """Epoch 0 scores the untrained model: packing must not change a single example's loss (per example and
+    per architecture in tests/unit/test_packing.py; here through the whole job, on a tiny Llama 2)."""
+    data = ["meta-textgeneration-llama-2-7b", "--tiny-random", "--accept-eula",
+            "--training", str(SAMPLES / "instruction" / "train"), "--validation", str(SAMPLES / "instruction" /
+            "validation"), "-H", "instruction_tuned=True", "-H", "epoch=1", "-H", "max_train_samples=8",
+            "-H", "max_val_samples=6", "-H", "learning_rate=0.002"]
     packed = train(tmp_path / "packed", *data)
     padded = train(tmp_path / "padded", *data, "-H", "packing=False")
     assert "packing: on" in (packed / "logs.txt").read_text()
     assert "packing: on" not in (padded / "logs.txt").read_text()
     before_packed, before_padded = metrics(packed)[0]["eval_loss"], metrics(padded)[0]["eval_loss"]
     assert before_packed == pytest.approx(before_padded, rel=1e-4)
-    # Both trained on the same 4 examples; batches differ (random vs length-grouped) but each lowers the loss.
+    # Both trained on the same 8 examples; batches differ (random vs length-grouped) but each lowers the loss.
     assert metrics(packed)[1]["eval_loss"] < before_packed and metrics(padded)[1]["eval_loss"] < before_padded

@@ -12,7 +12,7 @@ from fmtune.cli.main import main
 
 from ..conftest import SAMPLES
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("recipes_in_process")]
 
 RUN = ["meta-textgeneration-llama-2-7b", "--tiny-random", "--accept-eula",
        "--training", str(SAMPLES / "instruction-template" / "train"),

@@ -14,8 +14,9 @@ import pytest
 
 from fmtune.catalog import get_card
 from fmtune.catalog.models import CARDS
-from fmtune.config.hyperparameters import HYPERPARAMETER_NAMES, parse_hyperparameters
+from fmtune.config.hyperparameters import parse_hyperparameters
 from fmtune.sagemaker.hyperparameters import retrieve_default
+from fmtune.tasks import get_task
 
 from ..conftest import LLAMA2_7B_DEFAULTS
 
@@ -48,11 +49,11 @@ def test_retrieve_default_equals_the_reference(model_id):
 
 @pytest.mark.parametrize("model_id", sorted(MODELS))
 def test_defaults_parse_through_the_schema_without_conflicts(model_id):
-    defaults = get_card(model_id).default_hyperparameters
-    assert set(defaults) <= set(HYPERPARAMETER_NAMES)
-    parsed = parse_hyperparameters(defaults)  # raises ConfigError on a bad value or a cross-field conflict
-    expected = parse_hyperparameters(expected_defaults(MODELS[model_id]["defaults"]))
-    assert parsed == expected
+    card = get_card(model_id)
+    schema = get_task(card.task).schema
+    assert set(card.default_hyperparameters) <= set(schema.names())
+    parsed = schema.parse(card.default_hyperparameters)  # ConfigError on a bad value or a cross-field conflict
+    assert parsed == schema.parse(expected_defaults(MODELS[model_id]["defaults"]))
 
 
 @pytest.mark.parametrize("model_id", sorted(MODELS))

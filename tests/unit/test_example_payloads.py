@@ -43,3 +43,18 @@ def test_a_base_model_gets_raw_text_and_the_image_model_none():
     assert not body["inputs"].startswith("<s>")
     with pytest.raises(ValueError, match="no example payload"):
         JumpStartModel(model_id="model-txt2img-stabilityai-stable-diffusion-v2-1-base").retrieve_example_payload()
+
+
+@pytest.mark.parametrize(("model_id", "response"), [
+    ("meta-textgeneration-llama-2-7b", [{"generation": "the answer"}]),
+    ("meta-textgeneration-llama-codellama-7b", [{"generated_text": "the answer"}]),
+    ("huggingface-llm-falcon-7b-instruct-bf16", [{"generated_text": "the answer"}]),
+    ("huggingface-text2text-flan-t5-base", {"generated_texts": ["the answer"]}),
+])
+def test_output_keys_find_the_answer_in_the_familys_response(model_id, response):
+    """As the Code Llama notebook reads every example's answer: jmespath over raw_payload["output_keys"]."""
+    import jmespath
+
+    for example in JumpStartModel(model_id=model_id).retrieve_all_examples():
+        assert example.raw_payload["body"] == example.body
+        assert jmespath.search(example.raw_payload["output_keys"]["generated_text"], response) == "the answer"

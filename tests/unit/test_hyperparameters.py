@@ -406,13 +406,6 @@ def test_text2text_needs_instruction_tuning(home, data):
     assert job.hyperparameters["instruction_tuned"] == "True"
 
 
-def test_stable_diffusion_is_refused(home, data):
-    (problem,) = job_problems("model-txt2img-stabilityai-stable-diffusion-v2-1-base", {"training": data})
-    assert problem.startswith("model-txt2img-stabilityai-stable-diffusion-v2-1-base: Stable Diffusion 2.1")
-    assert "not available" in problem
-    assert "fmtune models --task text-generation" in problem
-
-
 def test_output_dir_with_files_is_refused_and_left_alone(home, data, tmp_path):
     out = tmp_path / "out"
     out.mkdir()

@@ -8,6 +8,7 @@ Flan-T5 its `text_inputs` payload. The family format is rendered from the catalo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,13 +22,29 @@ TEXT_PROMPTS = ("I believe the meaning of life is", "Simply put, the theory of r
 
 @dataclass(frozen=True)
 class ExamplePayload:
-    """A request body with the types it is sent with (SageMaker's JumpStartSerializablePayload)."""
+    """A request body with the types it is sent with (SageMaker's JumpStartSerializablePayload). `output_keys`
+    are JMESPath expressions into the response, as notebooks read them: `jmespath.search(payload.raw_payload[
+    "output_keys"]["generated_text"], response)`."""
 
     body: Any
+    output_keys: Mapping[str, str]
     content_type: str = "application/json"
     accept: str = "application/json"
     prompt_key: str = "inputs"
     description: str = ""
+
+    @property
+    def raw_payload(self) -> dict[str, Any]:
+        return {"body": self.body, "content_type": self.content_type, "accept": self.accept,
+                "prompt_key": self.prompt_key, "output_keys": dict(self.output_keys)}
+
+
+def generated_text_key(card: ModelCard | None) -> str:
+    """The key of each answer in a text-generation response: JumpStart's Llama 2 containers answer
+    `[{"generation": ...}]`, the TGI containers of every other family (Code Llama included)
+    `[{"generated_text": ...}]`."""
+    return "generation" if card is not None and card.model_id.startswith("meta-textgeneration-llama-2") else \
+        "generated_text"
 
 
 def example_payloads(card: ModelCard) -> list[ExamplePayload]:
@@ -35,17 +52,19 @@ def example_payloads(card: ModelCard) -> list[ExamplePayload]:
         return [ExamplePayload(
             {"text_inputs": "Translate to German: My name is Arthur", "max_length": 50, "num_return_sequences": 1,
              "top_k": 50, "top_p": 0.95, "do_sample": True},
-            prompt_key="text_inputs", description="translation",
+            {"generated_text": "generated_texts[0]"}, prompt_key="text_inputs", description="translation",
         )]
     if card.task != "text-generation":
         return []
+    output_keys = {"generated_text": f"[0].{generated_text_key(card)}"}
     spec = format_spec(card)
     if spec is not None and spec.chat_template:
         return [ExamplePayload({"inputs": render_chat(spec.chat_template, [{"role": "user", "content": QUESTION}]),
-                                "parameters": dict(CHAT_PARAMETERS)}, description="one user turn, in the family's "
-                                                                                  "chat format")]
+                                "parameters": dict(CHAT_PARAMETERS)}, output_keys,
+                               description="one user turn, in the family's chat format")]
     return [ExamplePayload({"inputs": prompt, "parameters": {"max_new_tokens": 64, "top_p": 0.9, "temperature": 0.6,
-                                                             "return_full_text": False}}, description="completion")
+                                                             "return_full_text": False}}, output_keys,
+                           description="completion")
             for prompt in TEXT_PROMPTS]
 
 

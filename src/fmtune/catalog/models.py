@@ -121,11 +121,23 @@ FLAN_T5_XXL: dict[str, str] = {**FLAN_T5, "peft_type": "lora"}
 # learning_rate 2e-06, gradient_accumulation_steps 1, seed 0. Its max_steps None,
 # with_prior_preservation False, num_class_images 100, prior_loss_weight 1.0, center_crop False,
 # lr_scheduler constant, adam_*, max_grad_norm 1.0 have no fmtune field yet.
+# retrieve_default for SD 2.1 base, key for key (shared/reference/stable-diffusion.md §2).
 STABLE_DIFFUSION: dict[str, str] = {
-    "epoch": "20",
+    "epochs": "20",
+    "max_steps": "None",
+    "batch_size": "1",
+    "with_prior_preservation": "False",
+    "num_class_images": "100",
     "learning_rate": "2e-06",
-    "per_device_train_batch_size": "1",
+    "prior_loss_weight": "1.0",
+    "center_crop": "False",
+    "lr_scheduler": "constant",
+    "adam_weight_decay": "0.01",
+    "adam_beta1": "0.9",
+    "adam_beta2": "0.999",
+    "adam_epsilon": "1e-08",
     "gradient_accumulation_steps": "1",
+    "max_grad_norm": "1.0",
     "seed": "0",
 }
 # Embedded default: small-model variant of the Llama 2 set.
@@ -1081,8 +1093,8 @@ CARDS: tuple[ModelCard, ...] = (
         notes=(
             "512x512 base model. context_length is the CLIP text encoder's max positions (77). "
             "parameters_billion (0.865) counts the UNet only, not the text encoder or VAE. "
-            "Its DreamBooth recipe (instance images + dataset_info.json, prior preservation) is a "
-            "separate piece of work."
+            "Its jobs (instance images + dataset_info.json, JumpStart's hyperparameters) are checked in "
+            "full; the DreamBooth recipe that trains them is not in this version yet."
         ),
     ),
 )

@@ -24,6 +24,7 @@ from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fmtune.catalog import ModelCard
+from fmtune.catalog.examples import generated_text_key
 from fmtune.serve.decoding import Event, SamplingParams
 from fmtune.serve.engine import Engine, GenerationJob, Overloaded, RequestHandle, ServedModel, render_chat
 from fmtune.serve.metrics import Metrics
@@ -229,7 +230,7 @@ async def text_generation(request: Request, engine: Engine, body: TextGeneration
     if body.stream:
         return sse(tgi_stream(submit(engine, jobs), inputs[0] if p.return_full_text else ""), done=False)
     results = await collect(request, submit(engine, jobs))
-    key = response_key(served)
+    key = generated_text_key(catalog_card(served))
     return [{key: (prompt if p.return_full_text else "") + text} for prompt, (text, _) in zip(inputs, results,
                                                                                                strict=True)]
 
@@ -258,12 +259,6 @@ def catalog_card(served: ServedModel) -> ModelCard | None:
     from fmtune.catalog import find_card
 
     return find_card(served.prompt_format.base_model) if served.prompt_format.base_model else None
-
-
-def response_key(served: ServedModel) -> str:
-    card = catalog_card(served)
-    return "generation" if card is not None and card.model_id.startswith("meta-textgeneration-llama-2") else \
-        "generated_text"
 
 
 def invocation_payload(engine: Engine, content_type: str, body: bytes) -> Any:

@@ -9,16 +9,16 @@ from typing import TextIO
 
 
 class JobLog:
-    def __init__(self, path: Path, stream: TextIO = sys.stdout):
+    def __init__(self, path: Path, stream: TextIO | None = None):
         self.path = path
-        self.stream = stream
+        self.stream = stream  # None: whatever sys.stdout is when a line is written
         self._file = path.open("a", encoding="utf-8", buffering=1)
 
     def __call__(self, message: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         for line in message.splitlines() or [""]:
             self._file.write(f"{stamp} {line}\n")
-            print(line, file=self.stream, flush=True)
+            print(line, file=self.stream or sys.stdout, flush=True)
 
     def close(self) -> None:
         self._file.close()

@@ -1,0 +1,45 @@
+"""Text-to-image: DreamBooth fine-tuning of Stable Diffusion on a folder of images of one subject."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fmtune.config.dreambooth import DreamBoothHyperparameters
+from fmtune.data.images import ImageFolder, read_image_folder
+from fmtune.errors import Problem, UserError
+from fmtune.tasks.registry import JobView, Task, register
+
+
+def read_images(job: JobView) -> ImageFolder:
+    """The job's images and prompts exactly as its recipe reads them: the one call the early check and the
+    recipe make."""
+    hp = job.hp
+    assert isinstance(hp, DreamBoothHyperparameters)
+    unknown = sorted(set(job.channels) - {"training"})
+    if unknown:
+        raise UserError(f"channel(s) {', '.join(unknown)}: Stable Diffusion fine-tuning reads only the `training` "
+                        "channel (the images and dataset_info.json; class images in its class_data_dir/).")
+    return read_image_folder(Path(job.channels["training"]), resolution=hp.resolution,
+                             with_prior_preservation=hp.with_prior_preservation)
+
+
+def check_images(job: JobView) -> list[str]:
+    return list(read_images(job).notices)
+
+
+def dreambooth_rules(hp: DreamBoothHyperparameters, model: str) -> list[Problem]:
+    if hp.resolution % 8 == 0:
+        return []
+    return [Problem(f"resolution={hp.resolution}: must be a multiple of 8 (the VAE works on 8x8 blocks); e.g. "
+                    f"{hp.resolution // 8 * 8}.", key="resolution", value=str(hp.resolution))]
+
+
+TEXT_TO_IMAGE = register(Task(
+    name="text-to-image",
+    description="Stable Diffusion: DreamBooth on a folder of images of one subject",
+    schema=DreamBoothHyperparameters,
+    recipe=None,  # the DreamBooth recipe is not in this version: jobs are checked in full, then refused
+    check_data=check_images,
+    rules=dreambooth_rules,
+    outputs=("model",),
+))
