@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -71,12 +72,14 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-@pytest.fixture
-def recipes_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Foreground single-process jobs run their recipe in this process instead of a new one: for tests where
-    the runner's subprocess is not what is tested. Everything before (CLI or SDK, start_job's checks, the job
-    store, the job folder) and the recipe itself are the real ones; a new process would spend ~6 s of a 2-core
-    machine importing torch, transformers and peft again. Detached and multi-process jobs start as usual."""
+@pytest.fixture(scope="module")
+def recipes_in_process() -> Iterator[None]:
+    """Foreground single-process jobs run their recipe in this process instead of a new one: for test modules
+    where the runner's subprocess is not what is tested. Everything before (CLI or SDK, start_job's checks, the
+    job store, the job folder) and the recipe itself are the real ones; a new process would spend ~6 s of a
+    2-core machine importing torch, transformers and peft again. A detached job (the SDK's fit) has ended when
+    its start returns; multi-process jobs start as usual. Module-scoped, so that a module's shared jobs (fixtures
+    of module scope) run in-process too."""
     import importlib
     import signal
 
@@ -88,15 +91,67 @@ def recipes_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     real_launch = runner._launch
 
     def launch(job, layout, *, detach: bool, resume: bool) -> int:
-        if detach or job.launch.nproc_per_node > 1 or job.launch.nnodes > 1:
+        if job.launch.nproc_per_node > 1 or job.launch.nnodes > 1:
             return real_launch(job, layout, detach=detach, resume=resume)
         JobStore().set_process(job.job_name, os.getpid(), process.process_identity(os.getpid()))
         recipe = importlib.import_module(get_task(job.task).recipe)
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:  # the recipe installs its own stop handlers
-            return recipe.main(["--job-dir", job.job_dir, *(["--resume"] if resume else [])])
+            code = recipe.main(["--job-dir", job.job_dir, *(["--resume"] if resume else [])])
+            return 0 if detach else code  # as for a detached process: its end is in the job store
         finally:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
 
-    monkeypatch.setattr(runner, "_launch", launch)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "_launch", launch)
+        yield
+
+
+@pytest.fixture(scope="module")
+def endpoints_in_process() -> Iterator[None]:
+    """Managed endpoints (`Estimator.deploy()`, `JumpStartModel.deploy()`, `predictor.delete_endpoint()`) serve
+    from a thread of this process instead of a background process: for test modules about what an endpoint
+    answers, not about the process that serves it (tests/integration/test_serve_process.py is). The engine, the
+    app, the registry record and the stored key are the real ones; a new process would spend ~6 s importing."""
+    import secrets
+    from dataclasses import replace
+
+    from fmtune import serve
+    from fmtune.serve.engine import Engine
+    from fmtune.serve.launcher import Endpoint, default_name
+    from fmtune.serve.registry import check_name, register, store_key, unregister
+    from fmtune.serve.server import ServerThread, endpoint_record
+    from fmtune.serve.settings import ServeSettings
+
+    real_stop = serve.stop_endpoint
+    running: dict[str, tuple[ServerThread, Engine]] = {}
+
+    def start(model, *, adapters=None, name=None, host="127.0.0.1", port=0, api_key=None, settings=None,
+              timeout=300.0) -> Endpoint:
+        key = api_key or secrets.token_urlsafe(24)
+        settings = replace(settings or ServeSettings(), host=host, port=port, api_key=key).check()
+        name = check_name(name or default_name(model))
+        engine = Engine.load(model, adapters, settings)
+        server = ServerThread(engine, host, port).__enter__()
+        running[name] = (server, engine)
+        register(endpoint_record(name, server.url, model, engine))
+        store_key(name, key)
+        return Endpoint(name, server.url, os.getpid(), model, tuple(engine.adapters), key)
+
+    def stop(endpoint, timeout: float = 30.0) -> bool:
+        name = endpoint.name if isinstance(endpoint, Endpoint) else endpoint
+        if name not in running:
+            return real_stop(endpoint, timeout)
+        server, engine = running.pop(name)
+        server.stop()
+        engine.close()
+        unregister(name, os.getpid())
+        return True
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(serve, "start_endpoint", start)
+        patch.setattr(serve, "stop_endpoint", stop)
+        yield
+        for name in list(running):  # a test that failed before deleting its endpoints
+            stop(name)

@@ -25,10 +25,10 @@ from ..jobs_support import build_job
 
 pytestmark = pytest.mark.slow
 
-# 2 epochs of 48 steps: after the first checkpoint (step 3) seconds of training are left to be killed in.
+# 2 epochs of 32 steps: after the first checkpoint (step 3) seconds of training are left to be killed in.
 SETTINGS = {
-    "instruction_tuned": "True", "epoch": "2", "max_train_samples": "96", "max_val_samples": "8",
-    "max_input_length": "256", "per_device_train_batch_size": "2", "per_device_eval_batch_size": "8",
+    "instruction_tuned": "True", "epoch": "2", "max_train_samples": "64", "max_val_samples": "8",
+    "max_input_length": "128", "per_device_train_batch_size": "2", "per_device_eval_batch_size": "8",
     "checkpoint_steps": "3", "learning_rate": "0.0005", "packing": "False",
 }
 TOLERANCE = 1e-5  # same seed, same data order, same RNG: differences are only float reordering (none seen)
@@ -68,7 +68,7 @@ def test_kill_9_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, uni
     job_dir = new_job(tmp_path, "killed")
     process = start(job_dir)
     deadline = time.monotonic() + 300
-    # Wait for the first step checkpoint (step 3 of 48 in epoch 1), checking that no visible
+    # Wait for the first step checkpoint (step 3 of 32 in epoch 1), checking that no visible
     # checkpoint is ever half-written, then kill without warning.
     while time.monotonic() < deadline:
         visible = checkpoint_dirs(job_dir)

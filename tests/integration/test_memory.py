@@ -42,6 +42,7 @@ def test_estimate_is_within_15_percent_of_measured_peak(tmp_path, embedded_model
     assert 0.85 * measured <= estimated <= 1.15 * measured, (estimated / 2**30, measured / 2**30)
 
 
+@pytest.mark.usefixtures("recipes_in_process")
 def test_run_that_cannot_fit_stops_before_loading_weights(tmp_path):
     code = main([
         "train", "--training", str(SAMPLES / "domain" / "train.csv"),

@@ -15,7 +15,10 @@ from fmtune.data.templates import DEFAULT_PROMPT, DEMARCATION
 
 from ..conftest import SAMPLES
 
-pytestmark = pytest.mark.slow
+# The notebook's logic, not the processes behind it: recipes and endpoints run in this process here (the
+# runner's and the launcher's processes are tested in test_jobs_training.py, test_serve_process.py and
+# test_deploy_job_adapters.py).
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("recipes_in_process", "endpoints_in_process")]
 
 # From the JumpStart instruction-tuning notebooks (cloud-only arguments included, as users have them).
 NOTEBOOK = '''
@@ -83,14 +86,14 @@ pretrained_predictor.delete_endpoint()
 
 
 @pytest.fixture(scope="module")
-def notebook(embedded_model_dir, tmp_path_factory) -> dict:
+def notebook(embedded_model_dir, tmp_path_factory, recipes_in_process, endpoints_in_process) -> dict:
     code = NOTEBOOK.replace("from sagemaker", "from fmtune.sagemaker")
     assert code.count("from fmtune.sagemaker") == 4 and code.count("sagemaker") == 4  # nothing else changed
     template = tmp_path_factory.mktemp("notebook") / "template.json"
     template.write_text(json.dumps({"prompt": DEFAULT_PROMPT, "completion": "{response}"}))
     validation = SAMPLES / "instruction" / "validation" / "data.jsonl"
     namespace = {"train_data_location": str(SAMPLES / "instruction" / "train"), "template_location": str(template),
-                 "test_rows": [json.loads(line) for line in validation.read_text().splitlines()[:3]]}
+                 "test_rows": [json.loads(line) for line in validation.read_text().splitlines()[:2]]}
     exec(compile(code, "jumpstart-notebook", "exec"), namespace)
     yield namespace
     notebook_predictor = namespace["finetuned_predictor"]
@@ -151,7 +154,7 @@ def test_base_and_tuned_answer_the_notebooks_prompts_as_sent(notebook):
     assert before == generate(base, formatted, max_new_tokens=24)
     assert after == generate(tuned, formatted, max_new_tokens=24)
     assert before != after  # the fine-tune changed what the model says
-    assert len(notebook["rows"]) == 3
+    assert len(notebook["rows"]) == 2
 
 
 def test_predict_returns_what_the_endpoint_returns(notebook):

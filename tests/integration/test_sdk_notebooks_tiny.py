@@ -30,7 +30,7 @@ from fmtune.serve.registry import get_endpoint
 
 from ..conftest import SAMPLES
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("recipes_in_process")]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("recipes_in_process", "endpoints_in_process")]
 
 SMALL = {"epoch": "1", "max_train_samples": "8", "max_val_samples": "4", "max_input_length": "64"}
 INSTRUCTION = str(SAMPLES / "instruction-template" / "train")

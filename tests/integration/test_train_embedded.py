@@ -39,7 +39,7 @@ def assert_validation_loss_went_down(job_dir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def instruction_job(tmp_path_factory) -> Path:
+def instruction_job(tmp_path_factory, recipes_in_process) -> Path:
     return train(
         tmp_path_factory.mktemp("jobs") / "instruction",
         "--training", str(SAMPLES / "instruction" / "train"),
@@ -116,7 +116,7 @@ def test_custom_template_json_lowers_validation_loss(tmp_path):
         tmp_path / "template",
         "--training", str(SAMPLES / "instruction-template" / "train"),
         "--validation", str(SAMPLES / "instruction-template" / "validation"),
-        "-H", "instruction_tuned=True", "-H", "epoch=1", "-H", "max_train_samples=16", "-H", "max_val_samples=8",
+        "-H", "instruction_tuned=True", "-H", "epoch=1", "-H", "max_train_samples=8", "-H", "max_val_samples=8",
     )
     assert_validation_loss_went_down(job)
     prompt_format = json.loads((job / "model" / "fmtune_format.json").read_text())

@@ -222,3 +222,25 @@ def test_import_paths_mirror_sagemaker():
     assert sm.JumpStartEstimator is JumpStartEstimator and issubclass(JumpStartEstimator, Estimator)
     assert fmtune.Estimator is Estimator and fmtune.TrainingJobAnalytics is TrainingJobAnalytics
     assert issubclass(UnexpectedStatusException, ValueError)
+
+
+def test_instance_count_is_torchruns_nodes_and_fit_passes_the_launch(monkeypatch, tmp_path):
+    """SageMaker's instance_count = machines: fit's job request carries the rendezvous that
+    `fmtune train --nnodes --node-rank --master-addr --master-port` makes (run over loopback in
+    tests/integration/test_fsdp.py::test_two_nodes_rendezvous_over_loopback)."""
+    from fmtune.jobs.config import Launch
+    from fmtune.sdk import estimator as module
+
+    requests = []
+
+    def refuse(request, detach):
+        requests.append(request)
+        raise module.UserError("stop here")
+
+    monkeypatch.setattr(module, "start_job", refuse)
+    estimator = Estimator("meta-textgeneration-llama-2-7b", tiny_random=True, instance_count=2, node_rank=1,
+                          master_addr="10.0.0.1", master_port=29501, environment={"accept_eula": "true"},
+                          hyperparameters={"enable_fsdp": "True"})
+    with pytest.raises(ValueError, match="stop here"):
+        estimator.fit({"training": str(tmp_path)})
+    assert requests[0].launch == Launch(1, 2, 1, "10.0.0.1", 29501)

@@ -332,6 +332,35 @@ def test_flan_t5_payload_on_a_text2text_model(tmp_path, embedded_model_dir):
         engine.close()
 
 
+def test_flan_t5_num_beams_is_beam_search(tmp_path, embedded_model_dir):
+    """num_beams > 1 answers with the best beams, as transformers' own beam search finds them."""
+    import torch
+
+    t5_dir = build_tiny_t5(tmp_path / "t5", embedded_model_dir)
+    engine = Engine.load(str(t5_dir), None, settings())
+    try:
+        prompt = "Translate to German: the house is wonderful"
+        ids = torch.tensor([engine.tokenizer(prompt)["input_ids"]])
+        with torch.no_grad():
+            expected = engine.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), num_beams=4,
+                                             num_return_sequences=3, max_new_tokens=6, do_sample=False,
+                                             early_stopping=True)
+        expected_texts = [engine.tokenizer.decode(seq, skip_special_tokens=True) for seq in expected]
+        assert len(set(expected_texts)) == 3  # distinct beams: sampling three times greedily would not give them
+        with ServerThread(engine) as server, httpx.Client(base_url=server.url, headers=AUTH,
+                                                         trust_env=False, timeout=60) as http:
+            payload = {"text_inputs": prompt, "max_length": 6, "num_return_sequences": 3, "num_beams": 4}
+            response = http.post("/invocations", json=payload)
+            assert response.status_code == 200, response.text
+            assert response.json()["generated_texts"] == expected_texts
+            for bad, param in (({"do_sample": True}, "num_beams"),
+                               ({"num_return_sequences": 5}, "num_return_sequences")):
+                refused = http.post("/invocations", json={**payload, **bad})
+                assert refused.status_code == 422 and param in refused.text, refused.text
+    finally:
+        engine.close()
+
+
 def test_a_chat_template_that_refuses_the_messages_is_a_400(server, http, monkeypatch):
     """Templates such as Llama 2's raise on roles that do not alternate: that is the client's error, not a 500."""
     refusing = "{% if messages|length > 1 %}{{ raise_exception('roles must alternate') }}{% endif %}{{ 'x' }}"

@@ -241,14 +241,21 @@ async def text2text(request: Request, engine: Engine, body: Text2TextRequest) ->
     if not inputs:
         raise ApiError(422, "text_inputs: give a string or a non-empty list of strings.", param="text_inputs")
     temperature = jumpstart_sampling(body.temperature, body.do_sample)
+    beams = body.num_beams
+    if beams > 1 and body.do_sample:
+        raise ApiError(422, f"num_beams={beams} with do_sample=true (beam sampling) is not supported: drop do_sample "
+                            "for beam search, or set num_beams=1 to sample.", param="num_beams")
+    if beams > 1 and body.num_return_sequences > beams:
+        raise ApiError(422, f"num_return_sequences={body.num_return_sequences}: beam search returns at most "
+                            f"num_beams={beams} sequences.", param="num_return_sequences")
     requested = body.max_new_tokens or body.max_length
     jobs = []
     for text in inputs:
         ids = encode(engine, text, add_special_tokens=True)
         limit = plan_new_tokens(engine, len(ids), requested, engine.settings.default_max_new_tokens, "max_length")
         for j in range(body.num_return_sequences):
-            params = SamplingParams(limit, temperature, body.top_p or 1.0, seed_for(body.seed, j),
-                                    stop_list(body.stop), body.top_k)
+            params = SamplingParams(limit, 0.0 if beams > 1 else temperature, body.top_p or 1.0,
+                                    seed_for(body.seed, j), stop_list(body.stop), body.top_k, num_beams=beams, beam=j)
             jobs.append(GenerationJob(ids, params, served, served.stop_token_ids))
     results = await collect(request, submit(engine, jobs))
     return {"generated_texts": [text for text, _ in results]}

@@ -33,6 +33,8 @@ class SamplingParams:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     top_k: int | None = None  # None: no limit
+    num_beams: int = 1  # > 1: beam search (Flan-T5's num_beams), instead of sampling
+    beam: int = 0  # with beam search: which of the best beams this row answers with (0: the best)
 
     @property
     def greedy(self) -> bool:

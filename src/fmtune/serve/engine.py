@@ -268,8 +268,11 @@ class Engine:
                 self._finish_unstarted(handle, "cancelled")
             else:
                 live.append(handle)
-        if live:
-            self._generate(live)
+        sampled = [h for h in live if h.job.params.num_beams == 1]
+        if sampled:
+            self._generate(sampled)
+        for searched in beam_groups([h for h in live if h.job.params.num_beams > 1]):
+            self._beam_search(searched)
 
     def _finish_unstarted(self, handle: RequestHandle, reason: str, error: str | None = None) -> None:
         self._row(handle).finish(reason, flush=False, error=error)
@@ -342,7 +345,60 @@ class Engine:
             self._run([handle])
 
 
+    @torch.inference_mode()
+    def _beam_search(self, handles: list[RequestHandle]) -> None:
+        """One prompt's beam search, alone (it keeps num_beams hypotheses per prompt, which the batched sampler
+        does not): each handle answers with its own rank among the best beams."""
+        from transformers import GenerationConfig
+
+        rows = [self._row(handle) for handle in handles]
+        job = handles[0].job
+        self._running = len(rows)
+        self.generate_calls += 1
+        try:
+            input_ids = torch.tensor([job.input_ids], dtype=torch.long, device=self.model.device)
+            gen_defaults = self.model.generation_config
+            config = GenerationConfig(
+                max_new_tokens=job.params.max_new_tokens,
+                do_sample=False,
+                num_beams=job.params.num_beams,
+                num_return_sequences=max(h.job.params.beam for h in handles) + 1,
+                early_stopping=True,
+                eos_token_id=sorted(job.stop_token_ids) or gen_defaults.eos_token_id,
+                pad_token_id=self.tokenizer.pad_token_id,
+                bos_token_id=gen_defaults.bos_token_id,
+                decoder_start_token_id=gen_defaults.decoder_start_token_id,
+            )
+            extra = {}
+            if hasattr(self.model, "peft_config"):  # PEFT repeats it per beam when num_beams is a keyword too
+                extra["adapter_names"] = [job.model.adapter or BASE_ADAPTER]
+            out = self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                                      generation_config=config, num_beams=job.params.num_beams, **extra)
+            generated = out[:, 1:] if self.is_seq2seq else out[:, input_ids.shape[1]:]  # past the decoder start
+            for handle, row in zip(handles, rows, strict=True):
+                for token in generated[handle.job.params.beam].tolist():
+                    row.step(token)
+                row.finish("length")
+        except Exception as err:  # one bad request must not take the endpoint down
+            log.exception("beam search failed")
+            for row in rows:
+                row.finish("error", flush=False, error=f"generation failed: {type(err).__name__}: {err}")
+        finally:
+            self._running = 0
+
+
 # --- helpers (pure, tested directly) -------------------------------------------------------------
+
+
+def beam_groups(handles: list[RequestHandle]) -> list[list[RequestHandle]]:
+    """Beam-search handles of the same prompt, model and settings (a request's num_return_sequences rows):
+    one search serves them all."""
+    groups: dict[tuple, list[RequestHandle]] = {}
+    for handle in handles:
+        job = handle.job
+        key = (tuple(job.input_ids), job.model.name, job.params.num_beams, job.params.max_new_tokens)
+        groups.setdefault(key, []).append(handle)
+    return list(groups.values())
 
 
 def unstarted(row: Row) -> bool:

@@ -57,7 +57,7 @@ def start_endpoint(
     accident, and `Endpoint.api_key` / `Endpoint.client()` carry it. Port 0 picks a free port."""
     key = api_key or os.environ.get(API_KEY_ENV) or secrets.token_urlsafe(24)
     settings = replace(settings or ServeSettings(), host=host, port=port, api_key=key).check()
-    name = check_name(name or _default_name(model))
+    name = check_name(name or default_name(model))
     if get_endpoint(name) is not None:
         raise UserError(f"an endpoint named '{name}' is already running; stop it first or pick another name.")
     endpoints_dir().mkdir(parents=True, exist_ok=True)
@@ -114,7 +114,8 @@ def find_endpoint(name: str, api_key: str | None = None) -> Endpoint | None:
                     Path(record.log) if record.log else None)
 
 
-def _default_name(model: str) -> str:
+def default_name(model: str) -> str:
+    """`<model folder or id>-<UTC time>-<4 hex>`: unique enough for endpoints started by name-less calls."""
     path = Path(model)
     base = (path.parent.name if path.name == "model" else path.name) or "endpoint"
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 B = TypeVar("B", bound=BaseModel)
 UNION_TAG = re.compile(r"str|int|float|bool|none|list\[.*\]|function-.*|[A-Z]\w*")  # pydantic's union branches
 MAX_CHOICES = 8
+MAX_BEAMS = 8
 MAX_STOPS = 16
 MAX_JSON_DEPTH = 64  # no request needs more; deeper bodies would exhaust recursion in parsing and validation
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
@@ -129,6 +130,7 @@ class Text2TextRequest(JumpStartSampling):
     text_inputs: str | list[str]
     max_length: NewTokens | None = None
     num_return_sequences: int = Field(1, ge=1, le=MAX_CHOICES)
+    num_beams: int = Field(1, ge=1, le=MAX_BEAMS)  # > 1 with do_sample false: beam search
 
 
 def parse_json(body: bytes) -> Any:

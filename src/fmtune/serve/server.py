@@ -67,12 +67,7 @@ def serve_forever(
     sock = bind(settings.host, settings.port)
     url = url_of(sock)
     name = name or default_endpoint_name(engine.base.name, sock.getsockname()[1])
-    record = EndpointRecord(
-        name=name, url=url, pid=os.getpid(), proc_start=process_identity(os.getpid()), model=reference,
-        adapters=list(engine.adapters),
-        started=datetime.now(UTC).isoformat(timespec="seconds"), log=os.environ.get("FMTUNE_ENDPOINT_LOG"),
-        auth=settings.api_key is not None,
-    )
+    record = endpoint_record(name, url, reference, engine)
     try:
         register(record)
         served = ", ".join(engine.model_names())
@@ -88,6 +83,15 @@ def serve_forever(
         engine.close()
         sock.close()
     return 0
+
+
+def endpoint_record(name: str, url: str, reference: str, engine: Any) -> EndpointRecord:
+    """The registry's record of an endpoint this process serves."""
+    return EndpointRecord(
+        name=name, url=url, pid=os.getpid(), proc_start=process_identity(os.getpid()), model=reference,
+        adapters=list(engine.adapters), started=datetime.now(UTC).isoformat(timespec="seconds"),
+        log=os.environ.get("FMTUNE_ENDPOINT_LOG"), auth=engine.settings.api_key is not None,
+    )
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
