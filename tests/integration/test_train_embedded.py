@@ -128,7 +128,7 @@ def test_chat_dataset_lowers_validation_loss_and_keeps_chat_eos(tmp_path, smollm
         tmp_path / "chat",
         "--training", str(SAMPLES / "chat" / "train.jsonl"),
         "--validation", str(SAMPLES / "chat" / "validation.jsonl"),
-        "-H", "chat_dataset=True", "-H", "epoch=1", "-H", "max_train_samples=16", "-H", "max_val_samples=8",
+        "-H", "chat_dataset=True", "-H", "epoch=1", "-H", "max_train_samples=8", "-H", "max_val_samples=8",
         "-H", "max_input_length=192",
     )
     assert_validation_loss_went_down(job)
