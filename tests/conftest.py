@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
+TRAINED_JOB = "embedded-instruction"  # the session's one trained job of the embedded model
 # Converted weights survive between local runs (CI starts clean and converts once, ~30 s).
 MODEL_CACHE = REPO / ".pytest_cache" / "fmtune-models"
 
@@ -72,14 +74,13 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-@pytest.fixture(scope="module")
-def recipes_in_process() -> Iterator[None]:
-    """Foreground single-process jobs run their recipe in this process instead of a new one: for test modules
-    where the runner's subprocess is not what is tested. Everything before (CLI or SDK, start_job's checks, the
-    job store, the job folder) and the recipe itself are the real ones; a new process would spend ~6 s of a
-    2-core machine importing torch, transformers and peft again. A detached job (the SDK's fit) has ended when
-    its start returns; multi-process jobs start as usual. Module-scoped, so that a module's shared jobs (fixtures
-    of module scope) run in-process too."""
+@contextlib.contextmanager
+def recipes_here() -> Iterator[None]:
+    """Single-process jobs run their recipe in this process instead of a new one: for tests where the runner's
+    subprocess is not what is tested. Everything before (CLI or SDK, start_job's checks, the job store, the job
+    folder) and the recipe itself are the real ones; a new process would spend ~6 s of a 2-core machine
+    importing torch, transformers and peft again. A detached job (the SDK's fit) has ended when its start
+    returns; multi-process jobs start as usual."""
     import importlib
     import signal
 
@@ -106,6 +107,30 @@ def recipes_in_process() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runner, "_launch", launch)
         yield
+
+
+@pytest.fixture(scope="module")
+def recipes_in_process() -> Iterator[None]:
+    """`recipes_here` for a whole test module, its module-scoped fixtures included."""
+    with recipes_here():
+        yield
+
+
+@pytest.fixture(scope="session")
+def trained_embedded_job(fmtune_home: Path, embedded_model_dir: Path) -> Path:
+    """One real fine-tune of the embedded model, made once for the tests that only need a trained job: LoRA
+    instruction tuning on 16 rows of 128 tokens, job name `embedded-instruction` in the session's job store."""
+    from fmtune.cli.main import main
+
+    job_dir = fmtune_home / "jobs" / TRAINED_JOB
+    with recipes_here():
+        code = main(["train", "--training", str(SAMPLES / "instruction" / "train"),
+                     "--validation", str(SAMPLES / "instruction" / "validation"),
+                     "-H", "instruction_tuned=True", "-H", "epoch=1", "-H", "max_train_samples=16",
+                     "-H", "max_val_samples=8", "-H", "learning_rate=0.0005", "-H", "max_input_length=128",
+                     "-H", "per_device_eval_batch_size=8", "--job-name", TRAINED_JOB, "--output-dir", str(job_dir)])
+    assert code == 0, (job_dir / "logs.txt").read_text()
+    return job_dir
 
 
 @pytest.fixture(scope="module")

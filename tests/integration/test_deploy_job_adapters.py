@@ -12,7 +12,7 @@ from fmtune.jobs.artifacts import load_for_generation
 from fmtune.models.generate import generate
 from fmtune.serve import find_endpoint, stop_endpoint
 
-from ..conftest import SAMPLES
+from ..conftest import SAMPLES, TRAINED_JOB
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("recipes_in_process")]
 
@@ -26,10 +26,9 @@ def train(name: str, learning_rate: str) -> None:
     assert main(argv) == 0
 
 
-def test_adapters_named_by_job_serve_what_each_job_learned(embedded_model_dir, capsys):
-    train("support-job", "0.001")
-    train("sql-job", "0.003")
-    assert main(["deploy", DEFAULT_MODEL_ID, "--adapter", "support=support-job", "--adapter", "sql=sql-job",
+def test_adapters_named_by_job_serve_what_each_job_learned(trained_embedded_job, capsys):
+    train("sql-job", "0.003")  # the other: the session's trained job, on other rows at another rate
+    assert main(["deploy", DEFAULT_MODEL_ID, "--adapter", f"support={TRAINED_JOB}", "--adapter", "sql=sql-job",
                  "--name", "two-jobs", "--port", "0", "--detach"]) == 0
     out = capsys.readouterr().out
     key = out.split("API key (made for this endpoint): ")[1].split()[0]
@@ -41,7 +40,7 @@ def test_adapters_named_by_job_serve_what_each_job_learned(embedded_model_dir, c
         assert main(["endpoints", "list", "--json"]) == 0
         (listed,) = json.loads(capsys.readouterr().out)
         assert listed["adapters"] == ["support", "sql"]
-        for adapter, job in (("support", "support-job"), ("sql", "sql-job")):
+        for adapter, job in (("support", TRAINED_JOB), ("sql", "sql-job")):
             loaded = load_for_generation(job)  # the job's merged model, prompted as it was trained
             expected = generate(loaded, QUESTION, max_new_tokens=8)
             prompt = loaded.prompt_format.render(loaded.tokenizer, QUESTION)

@@ -38,15 +38,10 @@ def assert_validation_loss_went_down(job_dir: Path) -> None:
     assert min(r["eval_loss"] for r in records[1:]) < records[0]["eval_loss"] - 0.05, records
 
 
-@pytest.fixture(scope="module")
-def instruction_job(tmp_path_factory, recipes_in_process) -> Path:
-    return train(
-        tmp_path_factory.mktemp("jobs") / "instruction",
-        "--training", str(SAMPLES / "instruction" / "train"),
-        "--validation", str(SAMPLES / "instruction" / "validation"),
-        "-H", "instruction_tuned=True", "-H", "epoch=1",
-        "-H", "max_train_samples=16", "-H", "max_val_samples=8",
-    )
+@pytest.fixture
+def instruction_job(trained_embedded_job) -> Path:
+    """The session's trained job: instruction tuning with the default template (tests/conftest.py)."""
+    return trained_embedded_job
 
 
 def test_instruction_tuning_with_default_template_lowers_validation_loss(instruction_job):
