@@ -298,7 +298,7 @@ class Engine:
 
     @torch.inference_mode()
     def _generate(self, batch: list[RequestHandle]) -> None:
-        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
+        from transformers import LogitsProcessorList, StoppingCriteriaList
 
         rows = [self._row(handle) for handle in batch]
         retry: list[RequestHandle] = []
@@ -308,26 +308,15 @@ class Engine:
         try:
             input_ids, attention_mask = left_pad([h.job.input_ids for h in batch], self.tokenizer.pad_token_id)
             device = self.model.device
-            gen_defaults = self.model.generation_config
-            config = GenerationConfig(
-                max_new_tokens=max(h.job.params.max_new_tokens for h in batch),
-                do_sample=False,
-                num_beams=1,
-                use_cache=True,
-                pad_token_id=self.tokenizer.pad_token_id,
-                bos_token_id=gen_defaults.bos_token_id,
-                decoder_start_token_id=gen_defaults.decoder_start_token_id,
-            )
-            extra = {}
-            if hasattr(self.model, "peft_config"):
-                extra["adapter_names"] = [h.job.model.adapter or BASE_ADAPTER for h in batch]
+            config = self._generation_config(max_new_tokens=max(h.job.params.max_new_tokens for h in batch),
+                                             num_beams=1, use_cache=True)
             self.model.generate(
                 input_ids=input_ids.to(device),
                 attention_mask=attention_mask.to(device),
                 generation_config=config,
                 logits_processor=LogitsProcessorList([RowSampler(rows)]),
                 stopping_criteria=StoppingCriteriaList([RowStopper(rows)]),
-                **extra,
+                **self._adapter_routing(batch),
             )
             for row in rows:  # rows the model's own limits ended
                 row.finish("length")
@@ -349,31 +338,23 @@ class Engine:
     def _beam_search(self, handles: list[RequestHandle]) -> None:
         """One prompt's beam search, alone (it keeps num_beams hypotheses per prompt, which the batched sampler
         does not): each handle answers with its own rank among the best beams."""
-        from transformers import GenerationConfig
-
         rows = [self._row(handle) for handle in handles]
         job = handles[0].job
         self._running = len(rows)
         self.generate_calls += 1
         try:
             input_ids = torch.tensor([job.input_ids], dtype=torch.long, device=self.model.device)
-            gen_defaults = self.model.generation_config
-            config = GenerationConfig(
+            config = self._generation_config(
                 max_new_tokens=job.params.max_new_tokens,
-                do_sample=False,
                 num_beams=job.params.num_beams,
                 num_return_sequences=max(h.job.params.beam for h in handles) + 1,
                 early_stopping=True,
-                eos_token_id=sorted(job.stop_token_ids) or gen_defaults.eos_token_id,
-                pad_token_id=self.tokenizer.pad_token_id,
-                bos_token_id=gen_defaults.bos_token_id,
-                decoder_start_token_id=gen_defaults.decoder_start_token_id,
+                eos_token_id=sorted(job.stop_token_ids) or self.model.generation_config.eos_token_id,
             )
-            extra = {}
-            if hasattr(self.model, "peft_config"):  # PEFT repeats it per beam when num_beams is a keyword too
-                extra["adapter_names"] = [job.model.adapter or BASE_ADAPTER]
+            # num_beams as a keyword too: PEFT then repeats each row's adapter for its beams
             out = self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                                      generation_config=config, num_beams=job.params.num_beams, **extra)
+                                      generation_config=config, num_beams=job.params.num_beams,
+                                      **self._adapter_routing(handles[:1]))
             generated = out[:, 1:] if self.is_seq2seq else out[:, input_ids.shape[1]:]  # past the decoder start
             for handle, row in zip(handles, rows, strict=True):
                 for token in generated[handle.job.params.beam].tolist():
@@ -385,6 +366,21 @@ class Engine:
                 row.finish("error", flush=False, error=f"generation failed: {type(err).__name__}: {err}")
         finally:
             self._running = 0
+
+    def _generation_config(self, **settings: Any) -> Any:
+        """Greedy decoding with the model's special tokens; the logits processors or beams do the rest."""
+        from transformers import GenerationConfig
+
+        defaults = self.model.generation_config
+        return GenerationConfig(do_sample=False, pad_token_id=self.tokenizer.pad_token_id,
+                                bos_token_id=defaults.bos_token_id,
+                                decoder_start_token_id=defaults.decoder_start_token_id, **settings)
+
+    def _adapter_routing(self, handles: list[RequestHandle]) -> dict[str, Any]:
+        """PEFT's per-row adapter choice (a mixed batch), when adapters are loaded."""
+        if not hasattr(self.model, "peft_config"):
+            return {}
+        return {"adapter_names": [h.job.model.adapter or BASE_ADAPTER for h in handles]}
 
 
 # --- helpers (pure, tested directly) -------------------------------------------------------------
