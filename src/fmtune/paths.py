@@ -22,3 +22,8 @@ def jobs_dir() -> Path:
 def token_cache_dir() -> Path:
     """Tokenized data sets, keyed by a fingerprint of (data, tokenizer, settings)."""
     return fmtune_home() / "cache" / "tokens"
+
+
+def class_images_cache_dir() -> Path:
+    """Class images generated for prior preservation, keyed by (model, class prompt, resolution, seed)."""
+    return fmtune_home() / "cache" / "class-images"

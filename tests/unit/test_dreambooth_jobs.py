@@ -1,6 +1,6 @@
 """Stable Diffusion 2.1 through the task registry: JumpStart's hyperparameters (names, string defaults), the SD
-notebook's SDK calls, every check of a job, and a clear refusal to start, since this version has no DreamBooth
-recipe yet."""
+notebook's SDK calls and every check of a job before it starts (training itself: tests/integration/
+test_dreambooth.py)."""
 
 from __future__ import annotations
 
@@ -74,20 +74,12 @@ def test_the_notebook_sets_max_steps_and_every_problem_is_named_at_once():
     assert "max_steps" in message and "lr_scheduler" in message and "Did you mean 'epochs'?" in message
 
 
-def test_the_sd_notebooks_fit_checks_everything_then_says_training_is_not_here_yet(dog):
-    estimator = JumpStartEstimator(model_id=SD, model_version="*")
-    estimator.set_hyperparameters(max_steps="400")
-    with pytest.raises(ValueError, match="settings and data are valid, but text-to-image training is not in this "
-                                         "version of fmtune yet"):
-        estimator.fit({"training": f"file://{dog}/"})
-    assert JobStore().list_jobs() == []  # nothing was registered or started
-
-
-def test_bad_images_are_named_before_the_refusal(dog):
+def test_bad_images_are_named_before_anything_starts(dog):
     (dog / "dog1.jpg").write_bytes(b"not a jpeg")
     estimator = JumpStartEstimator(model_id=SD, hyperparameters={"with_prior_preservation": "True"})
     with pytest.raises(ValueError, match=r"dog1\.jpg: not an image that can be read|needs \"class_prompt\""):
         estimator.fit({"training": str(dog)})
+    assert JobStore().list_jobs() == []  # nothing was registered or started
 
 
 @pytest.mark.parametrize(("values", "message"), [
@@ -98,12 +90,6 @@ def test_cli_exit_2_with_the_settings_problem(dog, capsys, values, message):
     code = main(["train", SD, "--training", str(dog), *values])
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
-
-
-def test_cli_refuses_to_start_a_valid_job_with_exit_2(dog, capsys):
-    assert main(["train", SD, "--training", str(dog), "-H", "peft_type=lora"]) == 2
-    assert "text-to-image training is not in this version of fmtune yet (nothing was started)" in \
-        capsys.readouterr().err
 
 
 def test_a_channel_other_than_training_is_refused(dog):

@@ -42,9 +42,9 @@ def test_unknown_id_is_refused():
         resolve_source("llama-9000", tiny_random=True)
 
 
-def test_text_to_image_is_refused():
-    with pytest.raises(UserError, match="text-to-image"):
-        resolve_source("model-txt2img-stabilityai-stable-diffusion-v2-1-base", tiny_random=True)
+def test_text_to_image_resolves_to_its_tiny_pipeline():
+    source = resolve_source("model-txt2img-stabilityai-stable-diffusion-v2-1-base", tiny_random=True)
+    assert source.kind == "tiny-random" and source.location.endswith(source.card.model_id)
 
 
 def test_build_job_records_tiny_random_and_it_survives_a_round_trip(tmp_path):

@@ -44,6 +44,9 @@ TOKENIZERS: dict[str, dict[str, Any]] = {
     "bloom": {"bos": "<s>", "eos": "</s>", "unk": "<unk>", "pad": "<pad>"},
     # google/flan-t5: <pad>=0 </s>=1 <unk>=2; EOS appended to every text; no BOS.
     "t5": {"bos": None, "eos": "</s>", "unk": "<unk>", "pad": "<pad>", "add_eos": True},
+    # stabilityai/stable-diffusion-2-1-base tokenizer/: CLIP BPE, 77 positions, "!" pads (SD 1.x pads with
+    # <|endoftext|>). Its tiny variant is a byte-level CLIP vocabulary (fmtune.models.tiny_pipeline).
+    "clip": {"bos": "<|startoftext|>", "eos": "<|endoftext|>", "unk": "<|endoftext|>", "pad": "!"},
     # The embedded SmolLM2-135M-Instruct tokenizer as it is.
     "smollm2": {"bos": "<|im_start|>", "eos": "<|im_end|>", "unk": "<|endoftext|>", "pad": "<|im_end|>"},
 }
@@ -104,6 +107,31 @@ def _t5() -> dict[str, Any]:
         "dropout_rate": 0.1,
         "layer_norm_epsilon": 1e-6,
         "tie_word_embeddings": False,
+    }
+
+
+def _sd2() -> dict[str, Any]:
+    # Shaped like SD 2.x (shared/reference/stable-diffusion.md §5): linear projections in the UNet's
+    # transformers, per-block head dims, a VAE that downsamples 8x as the real one does, a gelu CLIP text
+    # encoder. The scheduler is 2.1-base's own config (epsilon prediction), unscaled.
+    return {
+        # real: block_out_channels (320, 640, 1280, 1280), 2 layers per block, heads (5, 10, 20, 20), 1024
+        "unet": {"block_out_channels": (32, 64), "layers_per_block": 1, "sample_size": 64,
+                 "in_channels": 4, "out_channels": 4,
+                 "down_block_types": ("CrossAttnDownBlock2D", "DownBlock2D"),
+                 "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D"),
+                 "cross_attention_dim": 32, "attention_head_dim": (2, 4), "use_linear_projection": True},
+        # real: block_out_channels (128, 256, 512, 512), 2 layers per block, 32 groups; scaling 0.18215
+        "vae": {"block_out_channels": (8, 16, 16, 16), "layers_per_block": 1, "norm_num_groups": 8,
+                "in_channels": 3, "out_channels": 3, "latent_channels": 4, "sample_size": 512,
+                "down_block_types": ("DownEncoderBlock2D",) * 4, "up_block_types": ("UpDecoderBlock2D",) * 4},
+        # real: OpenCLIP ViT-H text tower, hidden 1024, 23 layers, 16 heads, intermediate 4096
+        "text_encoder": {"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 4,
+                         "num_hidden_layers": 2, "hidden_act": "gelu", "projection_dim": 32,
+                         "max_position_embeddings": 77},
+        "scheduler": {"_class_name": "PNDMScheduler", "beta_start": 0.00085, "beta_end": 0.012,
+                      "beta_schedule": "scaled_linear", "num_train_timesteps": 1000, "prediction_type": "epsilon",
+                      "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1, "clip_sample": False},
     }
 
 
@@ -345,8 +373,9 @@ _RECORDS: tuple[Architecture, ...] = (
                  shape=RealShape(layers=48, hidden=4096, intermediate=10240, vocab=32128, heads=64),
                  tiny=_t5()),
     # stabilityai/stable-diffusion-2-1-base: a diffusers pipeline (UNet, CLIP text encoder, VAE), not a
-    # transformers LM: no tokenizer family, shape or tiny variant here (shared/reference/stable-diffusion.md).
-    Architecture("stable-diffusion-2-1", "stable-diffusion", None, None, shape=None, tiny=None),
+    # transformers LM: no LM shape (its memory estimate reads the component configs); the tiny variant is
+    # one kwargs dict per component (fmtune.models.tiny_pipeline).
+    Architecture("stable-diffusion-2-1", "stable-diffusion", "clip", None, shape=None, tiny=_sd2()),
 )
 
 ARCHITECTURES: dict[str, Architecture] = {record.name: record for record in _RECORDS}

@@ -1093,8 +1093,8 @@ CARDS: tuple[ModelCard, ...] = (
         notes=(
             "512x512 base model. context_length is the CLIP text encoder's max positions (77). "
             "parameters_billion (0.865) counts the UNet only, not the text encoder or VAE. "
-            "Its jobs (instance images + dataset_info.json, JumpStart's hyperparameters) are checked in "
-            "full; the DreamBooth recipe that trains them is not in this version yet."
+            "DreamBooth fine-tuning (full UNet as JumpStart trains it, or peft_type=lora) on a folder of "
+            "instance images + dataset_info.json."
         ),
     ),
 )

@@ -35,6 +35,11 @@ class JobLayout:
         return self.root / "model"
 
     @property
+    def previews(self) -> Path:
+        """Images generated during training (text-to-image jobs)."""
+        return self.root / "previews"
+
+    @property
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
 
@@ -43,8 +48,9 @@ class JobLayout:
         return self.status_file.exists() or self.model.is_dir() or self.adapter.is_dir()
 
     def has_model(self) -> bool:
-        """Whether the job's model/ export is there (written whole, or not at all)."""
-        return (self.model / "config.json").exists()
+        """Whether the job's model/ export is there (written whole, or not at all): a transformers model or a
+        diffusers pipeline."""
+        return (self.model / "config.json").exists() or (self.model / "model_index.json").exists()
 
     @property
     def status_file(self) -> Path:

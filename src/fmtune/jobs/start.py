@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fmtune.catalog import find_card
 from fmtune.data.channels import normalize_channels
 from fmtune.errors import ConfigError, Problem, UserError
 from fmtune.jobs import runner
@@ -66,12 +65,6 @@ def start_job(
     at once (the job runs in its own session); foreground: stream its output here and return when it ends.
     `announce` hears of the job once it is valid, before it starts (a front end says where it will be)."""
     job = prepare_job(request)
-    if get_task(job.task).recipe is None:
-        card = find_card(job.model)
-        raise UserError(
-            f"{card.display_name if card else job.model}: its settings and data are valid, but {job.task} training "
-            "is not in this version of fmtune yet (nothing was started). `fmtune models --task text-generation` "
-            "lists the models it trains.")
     if announce is not None:
         announce(job)
     code = runner.submit(job, detach=detach)

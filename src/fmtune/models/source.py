@@ -24,6 +24,11 @@ SourceKind = Literal["embedded", "catalog", "local", "hub", "tiny-random"]
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # full match
 # Weights are read from safetensors only: pickled .bin checkpoints can execute code when loaded.
 HUB_PATTERNS = ["*.safetensors", "*.json", "tokenizer*", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
+# A diffusers pipeline (model_index.json + one folder per component): its components' configs and safetensors
+# weights only, not the single-file checkpoints (.ckpt, v2-1_512-ema-pruned.safetensors) or fp16 variants.
+PIPELINE_FILE = "model_index.json"
+PIPELINE_PATTERNS = [PIPELINE_FILE, "*/config.json", "*/*_config.json", "tokenizer/*", "*/model.safetensors",
+                     "*/diffusion_pytorch_model.safetensors"]
 
 
 @dataclass(frozen=True)
@@ -45,10 +50,11 @@ def resolve_source(reference: str, tiny_random: bool = False) -> ModelSource:
     if path.exists() or reference.startswith((".", "/", "~")):
         if not path.is_dir():
             raise UserError(f"Model folder {path} does not exist (or is not a folder with config.json).")
-        if not (path / "config.json").exists():
+        if not (path / "config.json").exists() and not (path / PIPELINE_FILE).exists():
             raise UserError(
-                f"{path} has no config.json, so it is not a Hugging Face model folder. Point to the folder "
-                "that holds config.json and *.safetensors (e.g. the `model/` folder of a finished job)."
+                f"{path} has no config.json (nor the model_index.json of a diffusers pipeline), so it is not a "
+                "Hugging Face model folder. Point to the folder that holds config.json and *.safetensors (e.g. "
+                "the `model/` folder of a finished job)."
             )
         return ModelSource(reference, "local", None, str(path.resolve()))
     if HUB_ID.fullmatch(reference):
@@ -79,25 +85,45 @@ def materialize(source: ModelSource) -> Path:
     if source.kind == "local":
         return Path(source.location)
     if source.kind == "tiny-random":
+        assert source.card is not None
+        if source.card.architecture == "stable-diffusion":  # a diffusers pipeline, not a transformers LM
+            from fmtune.models.tiny_pipeline import build_tiny_pipeline
+
+            return build_tiny_pipeline(source.card, Path(source.location))
         from fmtune.models.tiny import build_tiny_model
 
-        assert source.card is not None
         return build_tiny_model(source.card, Path(source.location))
     if source.kind == "embedded":
         assert source.card is not None and source.card.gguf
         from fmtune.models.gguf import convert_gguf
 
         return convert_gguf(source.card)
-    return _from_hub_or_cache(source.location)
+    pipeline = source.card.architecture == "stable-diffusion" if source.card else _is_pipeline_repo(source.location)
+    return _from_hub_or_cache(source.location, PIPELINE_PATTERNS if pipeline else HUB_PATTERNS)
 
 
-def _from_hub_or_cache(repo: str) -> Path:
+def is_pipeline(folder: Path) -> bool:
+    """A diffusers pipeline folder (Stable Diffusion) rather than a transformers model folder."""
+    return (folder / PIPELINE_FILE).exists()
+
+
+def _is_pipeline_repo(repo: str) -> bool:
+    from huggingface_hub import hf_hub_download
+
+    try:
+        hf_hub_download(repo, PIPELINE_FILE, local_files_only=offline_reason() is not None)
+    except Exception:  # not a pipeline, or not reachable: the download below says which
+        return False
+    return True
+
+
+def _from_hub_or_cache(repo: str, patterns: list[str]) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     offline = offline_reason()
     try:
-        return Path(snapshot_download(repo, allow_patterns=HUB_PATTERNS, local_files_only=offline is not None))
+        return Path(snapshot_download(repo, allow_patterns=patterns, local_files_only=offline is not None))
     except LocalEntryNotFoundError:
         raise UserError(
             f"Weights for '{repo}' are not in the local Hugging Face cache, and {offline or 'the download failed'}. "
@@ -147,8 +173,19 @@ def brought_model_config(source: ModelSource, remote_code: RemoteCode) -> dict[s
             "by default. If you trust it, pass --trust-remote-code --revision <commit sha> to pin the code."
         )
     if source.kind == "local":
-        require_safetensors(Path(source.location), "model")
+        folder = Path(source.location)
+        if is_pipeline(folder):
+            for component in pipeline_weight_folders(folder, config):
+                require_safetensors(component, f"pipeline's {component.name}")
+        else:
+            require_safetensors(folder, "model")
     return config
+
+
+def pipeline_weight_folders(folder: Path, index: dict[str, Any]) -> list[Path]:
+    """The component folders of a pipeline that hold weights (model_index.json names each component)."""
+    weighted = ("unet", "vae", "text_encoder")
+    return [folder / name for name in weighted if name in index and (folder / name).is_dir()]
 
 
 def catalog_card_of(reference: str, folder: Path) -> ModelCard | None:
@@ -179,8 +216,14 @@ def require_safetensors(path: Path, what: str) -> None:
 
 
 def _config_file(source: ModelSource) -> Path:
+    """config.json of a model, or model_index.json of a diffusers pipeline."""
     if source.kind == "local":
-        return Path(source.location) / "config.json"
+        folder = Path(source.location)
+        return folder / PIPELINE_FILE if is_pipeline(folder) else folder / "config.json"
+    if _is_pipeline_repo(source.location):
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(source.location, PIPELINE_FILE, local_files_only=True))
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 

@@ -154,6 +154,7 @@ def random_model(card: ModelCard, config: Any) -> Any:
 
 def build_tiny_model(card: ModelCard, target_dir: Path | None = None) -> Path:
     """Build the card's tiny random model into target_dir once (locked, built aside, renamed); reuse it after."""
+    target = Path(target_dir) if target_dir is not None else tiny_model_dir(card)
     stamp = tiny_fingerprint(card)
 
     def build(staging: Path) -> None:
@@ -164,7 +165,6 @@ def build_tiny_model(card: ModelCard, target_dir: Path | None = None) -> Path:
         # Written last: a folder with a current source record is complete.
         (staging / SOURCE_FILE).write_text(json.dumps(source_record(card, stamp), indent=2) + "\n")
 
-    target = Path(target_dir) if target_dir is not None else tiny_model_dir(card)
     return fill_once(target, build, lambda folder: _is_current(folder, stamp))
 
 

@@ -33,7 +33,7 @@ class Task:
     name: str  # JumpStart's task name, as catalog cards give it ("text-generation", "text2text", ...)
     description: str
     schema: type[Schema]  # its hyperparameters
-    recipe: str | None  # the module run as `python -m RECIPE --job-dir DIR [--resume]`; None: not trainable yet
+    recipe: str  # the module run as `python -m RECIPE --job-dir DIR [--resume]`
     check_data: Callable[[JobView], list[str]]  # parse the job's channels as the recipe will; notices
     rules: Callable[[Schema, str], list[Problem]] = no_rules  # (hyperparameters, model) -> problems
     outputs: tuple[str, ...] = ("model",)  # what a finished job's folder holds (JobLayout names)

@@ -38,8 +38,9 @@ TEXT_TO_IMAGE = register(Task(
     name="text-to-image",
     description="Stable Diffusion: DreamBooth on a folder of images of one subject",
     schema=DreamBoothHyperparameters,
-    recipe=None,  # the DreamBooth recipe is not in this version: jobs are checked in full, then refused
+    recipe="fmtune.recipes.dreambooth",
     check_data=check_images,
     rules=dreambooth_rules,
-    outputs=("model",),
+    outputs=("model", "adapter", "previews"),
+    trains_config=lambda config: config.get("_class_name") == "StableDiffusionPipeline",
 ))
