@@ -143,21 +143,20 @@ def endpoints_in_process() -> Iterator[None]:
     from dataclasses import replace
 
     from fmtune import serve
-    from fmtune.serve.engine import Engine
     from fmtune.serve.launcher import Endpoint, default_name
     from fmtune.serve.registry import check_name, register, store_key, unregister
-    from fmtune.serve.server import ServerThread, endpoint_record
+    from fmtune.serve.server import ServerThread, endpoint_record, load_engine
     from fmtune.serve.settings import ServeSettings
 
     real_stop = serve.stop_endpoint
-    running: dict[str, tuple[ServerThread, Engine]] = {}
+    running: dict[str, tuple[ServerThread, object]] = {}
 
     def start(model, *, adapters=None, name=None, host="127.0.0.1", port=0, api_key=None, settings=None,
               timeout=300.0) -> Endpoint:
         key = api_key or secrets.token_urlsafe(24)
         settings = replace(settings or ServeSettings(), host=host, port=port, api_key=key).check()
         name = check_name(name or default_name(model))
-        engine = Engine.load(model, adapters, settings)
+        engine = load_engine(model, adapters, settings)
         server = ServerThread(engine, host, port).__enter__()
         running[name] = (server, engine)
         register(endpoint_record(name, server.url, model, engine))

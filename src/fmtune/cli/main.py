@@ -124,6 +124,13 @@ def add_deploy_parsers(commands: argparse._SubParsersAction) -> None:
     limits.add_argument("--served-model-name", help="the base model's name in `model` fields (default: from MODEL)")
     limits.add_argument("--messages-api", action="store_true",
                         help="/invocations also takes {\"messages\": [...]} (JumpStart's MESSAGES_API_ENABLED)")
+    images = deploy.add_argument_group("limits of text-to-image endpoints (Stable Diffusion)")
+    images.add_argument("--max-image-side", type=int, default=d.max_image_side,
+                        help="wider or taller requests get 400 (pixels)")
+    images.add_argument("--max-inference-steps", type=int, default=d.max_inference_steps,
+                        help="requests asking for more denoising steps get 400")
+    images.add_argument("--max-images", type=int, default=d.max_images,
+                        help="requests asking for more images (prompts x num_images_per_prompt) get 400")
 
     endpoints = commands.add_parser("endpoints", help="list or stop the endpoints running on this machine")
     endpoints.add_argument("action", nargs="?", choices=["list", "stop"], default="list")
@@ -333,6 +340,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         default_max_new_tokens=args.default_max_new_tokens, max_batch_size=args.max_batch_size,
         max_queue=args.max_queue, batch_wait_ms=args.batch_wait_ms, max_model_len=args.max_model_len,
         served_model_name=args.served_model_name, messages_api=args.messages_api,
+        max_image_side=args.max_image_side, max_inference_steps=args.max_inference_steps, max_images=args.max_images,
     ).check()
     if args.detach:
         from fmtune.serve import start_endpoint

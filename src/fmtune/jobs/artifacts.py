@@ -9,7 +9,7 @@ from fmtune.data.prompting import PromptFormat
 from fmtune.errors import UserError
 from fmtune.jobs.layout import JobLayout
 from fmtune.models.generate import LoadedModel, load_model_dir
-from fmtune.models.source import catalog_card_of, materialize, require_safetensors, resolve_source
+from fmtune.models.source import catalog_card_of, is_pipeline, materialize, require_safe_weights, resolve_source
 from fmtune.paths import jobs_dir
 
 
@@ -29,11 +29,11 @@ def model_dir(reference: str) -> Path:
         if not layout.has_model():
             raise UserError(f"job folder {layout.root} has no model/: the job has not finished (or failed). "
                             "`fmtune jobs describe NAME` says where it stands.")
-        require_safetensors(layout.model, "model")
+        require_safe_weights(layout.model, "model")
         return layout.model
     folder = Path(reference).expanduser()
-    if (folder / "config.json").exists():
-        require_safetensors(folder, "model")
+    if (folder / "config.json").exists() or is_pipeline(folder):
+        require_safe_weights(folder, "model")
         return folder
     try:
         source = resolve_source(reference)
@@ -42,20 +42,23 @@ def model_dir(reference: str) -> Path:
             f"'{reference}' is neither a finished job (name or folder), a model folder, nor a known model id."
         ) from None
     folder = materialize(source)  # a known model that cannot be had (offline, gated) says why
-    require_safetensors(folder, "model")
+    require_safe_weights(folder, "model")
     return folder
 
 
 def adapter_dir(reference: str) -> Path:
-    """An adapter folder (adapter_config.json), or a job's adapter/ (by folder or name)."""
+    """An adapter folder (a PEFT adapter_config.json, or a Stable Diffusion LoRA in diffusers' format), or a
+    job's adapter/ (by folder or name)."""
+    from fmtune.models.diffusion import LORA_FILE
+
     layout = job_layout(reference)
     for folder in (layout.adapter,) if layout is not None else (Path(reference).expanduser(),):
-        if (folder / "adapter_config.json").exists():
-            require_safetensors(folder, "adapter")
+        if (folder / "adapter_config.json").exists() or (folder / LORA_FILE).exists():
+            require_safe_weights(folder, "adapter")
             return folder
     raise UserError(
-        f"adapter '{reference}' is neither a folder with adapter_config.json nor a finished job (name or folder) "
-        "with an adapter/ folder."
+        f"adapter '{reference}' is neither a folder with adapter_config.json (or {LORA_FILE}) nor a finished job "
+        "(name or folder) with an adapter/ folder."
     )
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+LORA_FILE = "pytorch_lora_weights.safetensors"  # a LoRA in diffusers' format (what load_lora_weights reads)
+MODEL_RECORD = "fmtune_model.json"  # beside a trained pipeline: task, base model, prompts, resolution
 PREVIEW_STEPS = 25  # DPM-Solver++ steps of a preview image (diffusers' validation uses the same solver)
 GUIDANCE_SCALE = 7.5
 
@@ -62,6 +64,17 @@ def load_parts(folder: Path, device: torch.device) -> DiffusionParts:
         noise_scheduler=noise_scheduler,
         scheduler_config=dict(_scheduler_config(folder)),
     )
+
+
+def load_pipeline(folder: Path, device: torch.device, dtype: torch.dtype = torch.float32) -> Any:
+    """A whole pipeline for inference (safetensors only), without the safety checker some folders list."""
+    from diffusers import StableDiffusionPipeline
+
+    pipeline = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None, feature_extractor=None,
+                                                       requires_safety_checker=False, use_safetensors=True,
+                                                       torch_dtype=dtype)
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline.to(device)
 
 
 def _scheduler_config(folder: Path) -> dict[str, Any]:

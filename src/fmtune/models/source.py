@@ -173,19 +173,18 @@ def brought_model_config(source: ModelSource, remote_code: RemoteCode) -> dict[s
             "by default. If you trust it, pass --trust-remote-code --revision <commit sha> to pin the code."
         )
     if source.kind == "local":
-        folder = Path(source.location)
-        if is_pipeline(folder):
-            for component in pipeline_weight_folders(folder, config):
-                require_safetensors(component, f"pipeline's {component.name}")
-        else:
-            require_safetensors(folder, "model")
+        require_safe_weights(Path(source.location), "model")
     return config
 
 
-def pipeline_weight_folders(folder: Path, index: dict[str, Any]) -> list[Path]:
-    """The component folders of a pipeline that hold weights (model_index.json names each component)."""
-    weighted = ("unet", "vae", "text_encoder")
-    return [folder / name for name in weighted if name in index and (folder / name).is_dir()]
+def require_safe_weights(folder: Path, what: str) -> None:
+    """A model folder's weights are safetensors; for a diffusers pipeline, those of each component with weights."""
+    if not is_pipeline(folder):
+        require_safetensors(folder, what)
+        return
+    for name in ("unet", "vae", "text_encoder"):
+        if (folder / name).is_dir():
+            require_safetensors(folder / name, f"{what}'s {name}")
 
 
 def catalog_card_of(reference: str, folder: Path) -> ModelCard | None:

@@ -18,11 +18,8 @@ from typing import Any
 from fmtune.atomic import staged_dir
 from fmtune.jobs.config import JobConfig
 from fmtune.jobs.layout import JobLayout
-from fmtune.models.diffusion import DiffusionParts, pipeline_of
+from fmtune.models.diffusion import LORA_FILE, MODEL_RECORD, DiffusionParts, load_pipeline, pipeline_of
 from fmtune.training.joblog import JobLog
-
-LORA_FILE = "pytorch_lora_weights.safetensors"
-MODEL_RECORD = "fmtune_model.json"
 
 
 def kohya_file_name(job_name: str) -> str:
@@ -88,10 +85,9 @@ def to_kohya(diffusers_lora: dict[str, Any]) -> dict[str, Any]:
 def fused_pipeline(model_dir: Path, adapter_dir: Path) -> Any:
     """The base pipeline, freshly loaded, with the saved LoRA file loaded and fused into its weights: the merged
     model is made from the file users get, so that file is proven to load."""
-    from diffusers import StableDiffusionPipeline
+    import torch
 
-    pipeline = StableDiffusionPipeline.from_pretrained(model_dir, safety_checker=None, feature_extractor=None,
-                                                       requires_safety_checker=False, use_safetensors=True)
+    pipeline = load_pipeline(model_dir, torch.device("cpu"))
     pipeline.load_lora_weights(adapter_dir, weight_name=LORA_FILE)
     pipeline.fuse_lora()
     pipeline.unload_lora_weights()

@@ -2,7 +2,8 @@
 
 `predict(data)` serializes `data` with the predictor's serializer, POSTs it to the endpoint's `/invocations`
 as it is — no prompt is rewritten: a notebook formats its prompts itself, as it does against JumpStart — and
-returns the response read by its deserializer. Predictors that `deploy()` returns use JSON both ways, so
+returns the response read by its deserializer. Predictors that `deploy()` returns for text models use JSON both
+ways (for text-to-image models, bytes both ways, as JumpStart's Stable Diffusion notebooks expect), so
 `predict({"inputs": ..., "parameters": {...}})` returns what the endpoint answers for the model's family:
 `[{"generated_text": ...}]`, Llama 2's `[{"generation": ...}]`, Flan-T5's `{"generated_texts": [...]}`, or a
 chat completion for `{"messages": [...]}` on an endpoint deployed with `MESSAGES_API_ENABLED`.
@@ -113,9 +114,18 @@ def start_predictor(model: str, endpoint_name: str | None, env: Mapping[str, Any
         log.warning("fmtune: deploy(env={%r: ...}) is ignored: it configures SageMaker's serving container.", name)
     try:
         endpoint = start_endpoint(model, name=endpoint_name, settings=ServeSettings(messages_api=messages_api))
+        images = serves_images(model)
     except UserError as err:
         raise ValueError(str(err)) from None
-    return json_predictor(endpoint.name)
+    # JumpStart's Stable Diffusion notebooks send bytes with their own ContentType/Accept and json.loads the answer
+    return Predictor(endpoint.name) if images else json_predictor(endpoint.name)
+
+
+def serves_images(model: str) -> bool:
+    from fmtune.jobs.artifacts import model_dir
+    from fmtune.models.source import is_pipeline
+
+    return is_pipeline(model_dir(model))
 
 
 def json_predictor(endpoint_name: str) -> Predictor:

@@ -55,44 +55,7 @@ Send = Callable[[Message], Awaitable[None]]
 
 def create_app(engine: Engine) -> FastAPI:
     settings = engine.settings
-    app = FastAPI(title="fmtune endpoint", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
-    app.openapi = lambda: openapi_schema(app)  # type: ignore[method-assign]
-    app.state.engine = engine
-    app.add_middleware(Guard, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes,
-                       metrics=engine.metrics)
-
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, err: ApiError) -> JSONResponse:
-        engine.metrics.inc("fmtune_rejected_requests_total", reason=err.code or str(err.status))
-        return JSONResponse(err.body(), status_code=err.status)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
-        message = f"{request.method} {request.url.path}: {err.detail}. Routes: {', '.join(ROUTES)}."
-        return JSONResponse(ApiError(err.status_code, message).body(), status_code=err.status_code)
-
-    @app.exception_handler(Exception)
-    async def server_error(request: Request, err: Exception) -> JSONResponse:
-        log.exception("request failed")
-        body = ApiError(500, f"internal error: {type(err).__name__}", kind="server_error").body()
-        return JSONResponse(body, status_code=500)
-
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/metrics")
-    async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(engine.metrics.render(), media_type="text/plain; version=0.0.4")
-
-    @app.get("/v1/models")
-    async def models() -> dict[str, Any]:
-        created = int(time.time())
-        data = [{"id": engine.base.name, "object": "model", "created": created, "owned_by": "fmtune",
-                 "root": engine.base.name, "parent": None}]
-        data += [{"id": name, "object": "model", "created": created, "owned_by": "fmtune",
-                  "root": engine.base.name, "parent": engine.base.name} for name in engine.adapters]
-        return {"object": "list", "data": data}
+    app = endpoint_app(engine, ROUTES, BODY_MODELS)
 
     @app.post("/v1/completions", openapi_extra=json_body(CompletionRequest))
     async def completions(request: Request) -> Any:
@@ -160,6 +123,53 @@ def create_app(engine: Engine) -> FastAPI:
         raise ApiError(422, 'expected a JumpStart payload: {"inputs": "...", "parameters": {...}} (text generation), '
                             '{"text_inputs": "...", "max_length": ...} (Flan-T5), {"messages": [...]} (Messages API) '
                             "or a plain-text body (Content-Type: text/plain).", param="inputs")
+
+    return app
+
+
+def endpoint_app(engine: Any, routes: tuple[str, ...], body_models: tuple[type[BaseModel], ...]) -> FastAPI:
+    """What every endpoint has, whatever it serves: the guard (key, body size, metrics), errors shaped as
+    OpenAI's, /health, /metrics, /v1/models, and /openapi.json describing `body_models`. `engine` has
+    `settings`, `metrics`, `base.name` and `adapters`."""
+    settings = engine.settings
+    app = FastAPI(title="fmtune endpoint", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+    app.openapi = lambda: openapi_schema(app, body_models)  # type: ignore[method-assign]
+    app.state.engine = engine
+    app.add_middleware(Guard, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes,
+                       metrics=engine.metrics, routes=routes)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, err: ApiError) -> JSONResponse:
+        engine.metrics.inc("fmtune_rejected_requests_total", reason=err.code or str(err.status))
+        return JSONResponse(err.body(), status_code=err.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        message = f"{request.method} {request.url.path}: {err.detail}. Routes: {', '.join(routes)}."
+        return JSONResponse(ApiError(err.status_code, message).body(), status_code=err.status_code)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, err: Exception) -> JSONResponse:
+        log.exception("request failed")
+        body = ApiError(500, f"internal error: {type(err).__name__}", kind="server_error").body()
+        return JSONResponse(body, status_code=500)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics")
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(engine.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        created = int(time.time())
+        data = [{"id": engine.base.name, "object": "model", "created": created, "owned_by": "fmtune",
+                 "root": engine.base.name, "parent": None}]
+        data += [{"id": name, "object": "model", "created": created, "owned_by": "fmtune",
+                  "root": engine.base.name, "parent": engine.base.name} for name in engine.adapters]
+        return {"object": "list", "data": data}
 
     return app
 
@@ -418,11 +428,11 @@ def json_body(*models: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-def openapi_schema(app: FastAPI) -> dict[str, Any]:
+def openapi_schema(app: FastAPI, body_models: tuple[type[BaseModel], ...]) -> dict[str, Any]:
     """FastAPI's schema plus the body models that `json_body` refers to."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-        _, definitions = models_json_schema([(model, "validation") for model in BODY_MODELS],
+        _, definitions = models_json_schema([(model, "validation") for model in body_models],
                                             ref_template="#/components/schemas/{model}")
         schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions["$defs"])
         app.openapi_schema = schema
@@ -520,8 +530,10 @@ class Usage:
 class Guard:
     """API key, body size and metrics for every request, before any handler runs (pure ASGI)."""
 
-    def __init__(self, app: Any, *, api_key: str | None, max_body_bytes: int, metrics: Metrics) -> None:
+    def __init__(self, app: Any, *, api_key: str | None, max_body_bytes: int, metrics: Metrics,
+                 routes: tuple[str, ...] = ROUTES) -> None:
         self.app = app
+        self.routes = routes
         self.api_key = api_key.encode() if api_key else None
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
@@ -531,7 +543,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        route = path if path in ROUTES else "other"
+        route = path if path in self.routes else "other"
         started, status = time.monotonic(), [500]
 
         async def send_and_record(message: Message) -> None:

@@ -24,6 +24,8 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...], tuple[float, ...]]] = {
         "histogram", "Queue wait plus prefill until the first generated token.", (), LATENCY_BUCKETS),
     "fmtune_batch_size": ("histogram", "Requests generated together in one batched generate call.", (),
                           BATCH_BUCKETS),
+    "fmtune_images_generated_total": ("counter", "Images generated (text-to-image endpoints), by model.",
+                                      ("model",), ()),
     "fmtune_rejected_requests_total": ("counter", "Requests refused by a limit, by reason.", ("reason",), ()),
     "fmtune_requests_running": ("gauge", "Requests in the batch being generated now.", (), ()),
     "fmtune_requests_waiting": ("gauge", "Admitted requests waiting for the next batch.", (), ()),

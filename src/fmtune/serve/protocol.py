@@ -183,3 +183,42 @@ def jumpstart_sampling(temperature: float | None, do_sample: bool | None) -> flo
     if temperature is None:
         return 1.0 if do_sample else 0.0
     return temperature
+
+
+# --- text-to-image ----------------------------------------------------------------------------------
+
+Prompts = str | list[str]
+Pixels = Annotated[int, Field(ge=8, multiple_of=8)]  # the VAE works on 8 x 8 blocks
+Steps = Annotated[int, Field(ge=1)]
+Guidance = Annotated[float, Field(ge=0, le=50, allow_inf_nan=False)]  # <= 1 turns guidance off
+Seed = Annotated[int, Field(ge=0, lt=2**63)]
+
+
+class TextToImageRequest(_Body):
+    """JumpStart's Stable Diffusion payload (ContentType application/json); `model` picks an adapter (fmtune)."""
+
+    prompt: Prompts
+    width: Pixels | None = None
+    height: Pixels | None = None
+    num_inference_steps: Steps | None = None
+    guidance_scale: Guidance | None = None
+    negative_prompt: Prompts | None = None
+    num_images_per_prompt: int = Field(1, ge=1)
+    seed: Seed | None = None
+    model: str | None = None
+
+
+class ImageGenerationRequest(_Body):
+    """OpenAI's POST /v1/images/generations; seed, negative_prompt, num_inference_steps and guidance_scale are
+    fmtune's extensions (the OpenAI client's extra_body)."""
+
+    prompt: str
+    model: str | None = None
+    n: int = Field(1, ge=1)
+    size: str | None = None  # "WIDTHxHEIGHT"
+    response_format: Literal["b64_json", "url"] = "b64_json"
+    output_format: Literal["png", "jpeg"] = "png"
+    seed: Seed | None = None
+    negative_prompt: str | None = None
+    num_inference_steps: Steps | None = None
+    guidance_scale: Guidance | None = None

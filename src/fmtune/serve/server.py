@@ -56,14 +56,12 @@ def serve_forever(
     import uvicorn
 
     from fmtune.errors import UserError
-    from fmtune.serve.app import create_app
-    from fmtune.serve.engine import Engine
 
     settings = (settings or ServeSettings()).check()
     if name is not None and get_endpoint(name) is not None:
         raise UserError(f"an endpoint named '{name}' is already running; stop it (`fmtune endpoints stop {name}`) "
                         "or pick another --name.")
-    engine = Engine.load(reference, adapters, settings)
+    engine = load_engine(reference, adapters, settings)
     sock = bind(settings.host, settings.port)
     url = url_of(sock)
     name = name or default_endpoint_name(engine.base.name, sock.getsockname()[1])
@@ -73,7 +71,7 @@ def serve_forever(
         served = ", ".join(engine.model_names())
         print(f"endpoint {name}: {url} (models: {served}); OpenAI base_url {url}/v1; "
               f"{'API key required' if settings.api_key else 'no API key'}", flush=True)
-        server = uvicorn.Server(uvicorn.Config(create_app(engine), log_level=log_level, lifespan="off",
+        server = uvicorn.Server(uvicorn.Config(app_for(engine), log_level=log_level, lifespan="off",
                                                timeout_graceful_shutdown=5))
         # uvicorn shuts down gracefully on SIGTERM, then re-raises it; exit through `finally` instead of dying.
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -83,6 +81,35 @@ def serve_forever(
         engine.close()
         sock.close()
     return 0
+
+
+def load_engine(
+    reference: str, adapters: Mapping[str, str] | None = None, settings: ServeSettings | None = None
+) -> Any:
+    """The engine for what `reference` names: a text-to-image pipeline (ImageEngine) or a language model (Engine)."""
+    from fmtune.jobs.artifacts import model_dir
+    from fmtune.models.source import is_pipeline
+
+    if is_pipeline(model_dir(reference)):
+        from fmtune.serve.image_engine import ImageEngine
+
+        return ImageEngine.load(reference, dict(adapters or {}), settings)
+    from fmtune.serve.engine import Engine
+
+    return Engine.load(reference, adapters, settings)
+
+
+def app_for(engine: Any) -> Any:
+    """The HTTP app over an engine: image routes for an ImageEngine, text routes otherwise."""
+    from fmtune.serve.image_engine import ImageEngine
+
+    if isinstance(engine, ImageEngine):
+        from fmtune.serve.image_app import create_image_app
+
+        return create_image_app(engine)
+    from fmtune.serve.app import create_app
+
+    return create_app(engine)
 
 
 def endpoint_record(name: str, url: str, reference: str, engine: Any) -> EndpointRecord:
@@ -104,12 +131,10 @@ class ServerThread:
     def __init__(self, engine: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
         import uvicorn
 
-        from fmtune.serve.app import create_app
-
         self.engine = engine
         self.sock = bind(host, port)
         self.url = url_of(self.sock)
-        config = uvicorn.Config(create_app(engine), log_level=log_level, lifespan="off", timeout_graceful_shutdown=2)
+        config = uvicorn.Config(app_for(engine), log_level=log_level, lifespan="off", timeout_graceful_shutdown=2)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 

@@ -26,6 +26,10 @@ class ServeSettings:
     max_model_len: int | None = None  # context length override (default: the model's)
     served_model_name: str | None = None  # name of the base model in `model` fields (default: from the reference)
     messages_api: bool = False  # /invocations also takes {"messages": [...]} (JumpStart's MESSAGES_API_ENABLED)
+    # text-to-image endpoints: what one request may ask for
+    max_image_side: int = 1024  # width and height, pixels
+    max_inference_steps: int = 150
+    max_images: int = 4  # images per request (prompts x num_images_per_prompt)
 
     def check(self) -> ServeSettings:
         """All problems at once, in the words of the command-line flags."""
@@ -38,6 +42,9 @@ class ServeSettings:
             ("--default-max-new-tokens", self.default_max_new_tokens, 1),
             ("--max-batch-size", self.max_batch_size, 1),
             ("--max-queue", self.max_queue, 0),
+            ("--max-image-side", self.max_image_side, 8),
+            ("--max-inference-steps", self.max_inference_steps, 1),
+            ("--max-images", self.max_images, 1),
         ):
             if value < low:
                 problems.append(f"{flag} {value}: expected an integer >= {low}.")
