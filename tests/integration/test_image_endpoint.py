@@ -16,13 +16,18 @@ from PIL import Image
 
 from fmtune.cli.main import main
 from fmtune.models.source import resolve_source
+from fmtune.sagemaker import hyperparameters
+from fmtune.sagemaker.jumpstart.estimator import JumpStartEstimator
+from fmtune.sagemaker.jumpstart.utils import get_jumpstart_content_bucket
+from fmtune.sagemaker.s3 import S3Uploader
 from fmtune.serve.image_engine import ImageEngine
+from fmtune.serve.registry import get_endpoint
 from fmtune.serve.server import ServerThread
 from fmtune.serve.settings import ServeSettings
 
 from ..conftest import SAMPLES
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("recipes_in_process")]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("recipes_in_process", "endpoints_in_process")]
 
 SD = "model-txt2img-stabilityai-stable-diffusion-v2-1-base"
 KEY = "test-key"
@@ -160,3 +165,55 @@ def test_an_adapter_is_chosen_per_request_on_one_base(with_adapter, endpoint):
     assert np.abs(cat - merged).mean() < 1  # the adapter on the base = the job's fused pipeline
     bad = post(with_adapter, "/invocations", {**payload, "model": "dog"})
     assert bad.status_code == 404 and "base, cat" in bad.json()["error"]["message"]
+
+
+def test_the_sd_notebook_fits_deploys_and_predicts_jpeg():
+    """aws/amazon-sagemaker-examples' JumpStart Stable Diffusion notebook (sm-jumpstart_stable_diffusion_text_to_image),
+    its calls as written there with `sagemaker` → `fmtune.sagemaker`; the dog images in JumpStart's bucket are the
+    sample cat photos in fmtune's local stand-in for it; max_steps and the resolution are cut to what a test needs."""
+    training_dataset_s3_path = f"s3://{get_jumpstart_content_bucket()}/training-datasets/dogs_sd_finetuning/"
+    for image in sorted((SAMPLES / "dreambooth").iterdir()):
+        S3Uploader.upload(str(image), training_dataset_s3_path)
+    train_model_id, train_model_version = SD, "*"
+    my_hyperparameters = hyperparameters.retrieve_default(model_id=train_model_id, model_version=train_model_version)
+    my_hyperparameters["max_steps"] = "2"
+    my_hyperparameters["resolution"] = "64"  # fmtune's own; JumpStart trains 2.1-base at 512
+    hyperparameters.validate(model_id=train_model_id, model_version=train_model_version,
+                             hyperparameters=my_hyperparameters)
+    sd_estimator = JumpStartEstimator(model_id=train_model_id, hyperparameters=my_hyperparameters,
+                                      instance_type="ml.g5.2xlarge", max_run=360000, tiny_random=True)
+    sd_estimator.fit({"training": training_dataset_s3_path}, logs=True)
+    finetuned_predictor = sd_estimator.deploy()
+    try:
+        def query_endpoint(model_predictor, text):
+            encoded_text = text.encode("utf-8")
+            return model_predictor.predict(encoded_text, {"ContentType": "application/x-text",
+                                                          "Accept": "application/json;jpeg"})
+
+        def parse_response(query_response):
+            response_dict = json.loads(query_response)
+            return response_dict["generated_image"], response_dict["prompt"]
+
+        img, prmpt = parse_response(query_endpoint(finetuned_predictor, "a photo of a Chelsea cat"))
+        image = Image.open(io.BytesIO(base64.b64decode(img.encode()))).convert("RGB")
+        assert image.size == (64, 64) and prmpt == "a photo of a Chelsea cat"
+
+        payload = {"prompt": "a photo of a Chelsea cat", "width": 64, "height": 64, "num_images_per_prompt": 2,
+                   "num_inference_steps": 2, "guidance_scale": 7.5, "seed": 1}
+        response = finetuned_predictor.predict(json.dumps(payload).encode("utf-8"),
+                                               {"ContentType": "application/json", "Accept": "application/json;jpeg"})
+        generated_images = json.loads(response)["generated_images"]
+        assert [jpeg(encoded).size for encoded in generated_images] == [(64, 64)] * 2
+    finally:
+        finetuned_predictor.delete_model()
+        finetuned_predictor.delete_endpoint()
+    assert get_endpoint(finetuned_predictor.endpoint_name) is None
+
+
+def test_cli_generate_writes_an_image_of_a_text_to_image_job(job, tmp_path, capsys):
+    out = tmp_path / "cat.png"
+    assert main(["generate", str(job), "a photo of a Chelsea cat", "--output", str(out), "--steps", "2",
+                 "--seed", "4", "--size", "48"]) == 0
+    assert Image.open(out).size == (48, 48) and f"{out} (48x48, seed 4)" in capsys.readouterr().out
+    assert main(["generate", str(job), "a cat", "--size", "50"]) == 2
+    assert "--size 50: must be a positive multiple of 8" in capsys.readouterr().err

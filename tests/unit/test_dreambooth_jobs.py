@@ -97,3 +97,10 @@ def test_a_channel_other_than_training_is_refused(dog):
 
     with pytest.raises(UserError, match="reads only the `training` channel"):
         prepare_job(JobRequest(SD, {"training": dog, "validation": dog}))
+
+
+def test_compute_fid_is_refused_before_anything_starts(dog, capsys):
+    assert main(["train", SD, "--training", str(dog), "-H", "compute_fid=True"]) == 2
+    err = capsys.readouterr().err
+    assert "compute_fid=True: this version of fmtune does not compute FID" in err and "compute_fid=False" in err
+    assert JobStore().list_jobs() == []

@@ -116,12 +116,8 @@ FLAN_T5: dict[str, str] = {
 # Flan-T5 XXL: the only XXL fixture (`huggingface-text2text-flan-t5-xxl-fp16`, this card's alias) is
 # identical except peft_type lora (LoRA keys not given there: the schema's apply).
 FLAN_T5_XXL: dict[str, str] = {**FLAN_T5, "peft_type": "lora"}
-# Stable Diffusion 2.1 (DreamBooth): JumpStart's retrieve_default (shared/reference/stable-diffusion.md
-# §2) under fmtune's names: epochs 20 -> epoch, batch_size 1 -> per_device_train_batch_size,
-# learning_rate 2e-06, gradient_accumulation_steps 1, seed 0. Its max_steps None,
-# with_prior_preservation False, num_class_images 100, prior_loss_weight 1.0, center_crop False,
-# lr_scheduler constant, adam_*, max_grad_norm 1.0 have no fmtune field yet.
-# retrieve_default for SD 2.1 base, key for key (shared/reference/stable-diffusion.md §2).
+# Stable Diffusion 2.1 (DreamBooth): retrieve_default for SD 2.1 base, key for key, under JumpStart's own
+# names (shared/reference/stable-diffusion.md §2; fmtune.config.dreambooth is its schema).
 STABLE_DIFFUSION: dict[str, str] = {
     "epochs": "20",
     "max_steps": "None",

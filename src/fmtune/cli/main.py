@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 
 from fmtune.catalog import all_cards
 from fmtune.errors import ConfigError, UserError
@@ -78,13 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
     delete = actions.add_parser("delete", help="remove a job and its folder (not while it runs)")
     delete.add_argument("name")
 
-    gen = commands.add_parser("generate", help="generate text with a tuned model, a model folder or a model id")
+    gen = commands.add_parser("generate", help="generate text (or, for a text-to-image model, an image) with a tuned "
+                                               "model, a model folder or a model id")
     gen.add_argument("model", help="job name, job folder, model folder or model id")
     gen.add_argument("prompt")
     gen.add_argument("--max-new-tokens", type=int, default=64)
     gen.add_argument("--temperature", type=float, default=0.0)
     gen.add_argument("--top-p", type=float, default=1.0)
     gen.add_argument("--seed", type=int)
+    image = gen.add_argument_group("text-to-image models")
+    image.add_argument("--output", type=Path, default=Path("image.png"), help="where the image goes (default: "
+                                                                              "image.png)")
+    image.add_argument("--size", type=int, help="width and height in pixels (default: the trained resolution)")
+    image.add_argument("--steps", type=int, default=50, help="denoising steps (default: 50)")
+    image.add_argument("--guidance-scale", type=float, default=7.5)
+    image.add_argument("--negative-prompt")
 
     add_deploy_parsers(commands)
     return parser
@@ -321,12 +330,39 @@ def _short_time(stamp: str | None) -> str:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from fmtune.jobs.artifacts import load_for_generation
+    from fmtune.jobs.artifacts import load_for_generation, model_dir
     from fmtune.models.generate import generate
+    from fmtune.models.source import is_pipeline
 
+    folder = model_dir(args.model)
+    if is_pipeline(folder):
+        return generate_image(folder, args)
     loaded = load_for_generation(args.model)
     print(generate(loaded, args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                    top_p=args.top_p, seed=args.seed))
+    return 0
+
+
+def generate_image(folder: Path, args: argparse.Namespace) -> int:
+    import random
+
+    from fmtune.models.diffusion import generate, load_pipeline, quiet_diffusers, trained_size
+    from fmtune.models.loading import training_device
+
+    if args.size is not None and (args.size < 8 or args.size % 8):
+        raise UserError(f"--size {args.size}: must be a positive multiple of 8 (the VAE works on 8x8 blocks).")
+    if args.steps < 1:
+        raise UserError(f"--steps {args.steps}: must be at least 1.")
+    if args.output.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise UserError(f"--output {args.output}: name a .png, .jpg or .jpeg file.")
+    quiet_diffusers()
+    pipeline = load_pipeline(folder, training_device())
+    seed = args.seed if args.seed is not None else random.randrange(2**31)
+    image, = generate(pipeline, args.prompt, [seed], args.size or trained_size(folder, pipeline), steps=args.steps,
+                      guidance_scale=args.guidance_scale, negative_prompt=args.negative_prompt)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    image.save(args.output)
+    print(f"{args.output} ({image.width}x{image.height}, seed {seed})")
     return 0
 
 

@@ -57,8 +57,8 @@ def adapter_dir(reference: str) -> Path:
             require_safe_weights(folder, "adapter")
             return folder
     raise UserError(
-        f"adapter '{reference}' is neither a folder with adapter_config.json (or {LORA_FILE}) nor a finished job "
-        "(name or folder) with an adapter/ folder."
+        f"adapter '{reference}' is neither a folder with adapter_config.json nor a finished job (name or folder) "
+        f"with an adapter/ folder (for Stable Diffusion: a folder with {LORA_FILE})."
     )
 
 

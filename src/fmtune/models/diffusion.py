@@ -77,6 +77,17 @@ def load_pipeline(folder: Path, device: torch.device, dtype: torch.dtype = torch
     return pipeline.to(device)
 
 
+def trained_size(folder: Path, pipeline: Any) -> int:
+    """The side the model was trained at (fmtune's record), else the UNet's native one: images of another size
+    may come out poor or black (JumpStart's notebook says so)."""
+    import json
+
+    try:
+        return int(json.loads((folder / MODEL_RECORD).read_text())["resolution"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return int(pipeline.unet.config.sample_size * pipeline.vae_scale_factor)
+
+
 def _scheduler_config(folder: Path) -> dict[str, Any]:
     import json
 

@@ -5,7 +5,6 @@ with a bounded queue in front."""
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from typing import Any
 
 import torch
 
-from fmtune.models.diffusion import LORA_FILE, MODEL_RECORD
+from fmtune.models.diffusion import LORA_FILE, trained_size
 from fmtune.serve.engine import Overloaded, check_adapter_names, default_served_name
 from fmtune.serve.metrics import Metrics
 from fmtune.serve.settings import ServeSettings
@@ -130,12 +129,3 @@ class ImageEngine:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
-
-
-def trained_size(path: Path, pipeline: Any) -> int:
-    """The side the model was trained at (fmtune's record), else the UNet's native one: images of another size
-    may come out poor or black (JumpStart's notebook says so)."""
-    try:
-        return int(json.loads((path / MODEL_RECORD).read_text())["resolution"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return int(pipeline.unet.config.sample_size * pipeline.vae_scale_factor)

@@ -28,10 +28,16 @@ def check_images(job: JobView) -> list[str]:
 
 
 def dreambooth_rules(hp: DreamBoothHyperparameters, model: str) -> list[Problem]:
-    if hp.resolution % 8 == 0:
-        return []
-    return [Problem(f"resolution={hp.resolution}: must be a multiple of 8 (the VAE works on 8x8 blocks); e.g. "
-                    f"{hp.resolution // 8 * 8}.", key="resolution", value=str(hp.resolution))]
+    problems = []
+    if hp.resolution % 8:
+        problems.append(Problem(f"resolution={hp.resolution}: must be a multiple of 8 (the VAE works on 8x8 blocks); "
+                                f"e.g. {hp.resolution // 8 * 8}.", key="resolution", value=str(hp.resolution)))
+    if hp.compute_fid:
+        problems.append(Problem(
+            "compute_fid=True: this version of fmtune does not compute FID (it needs InceptionV3 weights on this "
+            "machine and torchvision, which fmtune does not install); set compute_fid=False (JumpStart's default) "
+            "and compare the preview images in previews/ instead.", key="compute_fid", value="True"))
+    return problems
 
 
 TEXT_TO_IMAGE = register(Task(
