@@ -177,6 +177,34 @@ def test_a_local_diffusers_folder_trains_as_text_to_image(tmp_path):
     assert json.loads((job / "config.json").read_text())["task"] == "text-to-image"
 
 
+def test_a_v_prediction_scheduler_trains_on_the_velocity(tmp_path):
+    folder = tmp_path / "sd-v"
+    shutil.copytree(base_pipeline_dir(), folder, ignore=shutil.ignore_patterns("fmtune_source.json"))
+    config = folder / "scheduler" / "scheduler_config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "prediction_type": "v_prediction"}))
+    job = train(tmp_path, "vpred", "-H", "peft_type=lora", "-H", "max_steps=2", "-H", "num_validation_images=0",
+                model=str(folder), tiny=False)
+    log = (job / "logs.txt").read_text()
+    assert "prediction_type=v_prediction" in log and len(step_losses(log)) == 2
+
+
+def test_the_catalog_id_loads_its_weights_from_the_hugging_face_cache(tmp_path, monkeypatch):
+    """`fmtune train model-txt2img-...` without --tiny-random: stabilityai/stable-diffusion-2-1-base in diffusers
+    layout from the local cache, offline (here the tiny pipeline's files stand in for the real ones)."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hub"
+    repo = cache / "models--stabilityai--stable-diffusion-2-1-base"
+    shutil.copytree(base_pipeline_dir(), repo / "snapshots" / ("b" * 40),
+                    ignore=shutil.ignore_patterns("fmtune_source.json"))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("b" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    job = train(tmp_path, "from-cache", "-H", "peft_type=lora", "-H", "max_steps=1", "-H", "num_validation_images=0",
+                tiny=False)
+    assert "RANDOM" not in (job / "logs.txt").read_text() and (job / "model" / "model_index.json").exists()
+
+
 def test_a_local_pipeline_with_pickled_weights_is_refused(tmp_path, capsys):
     folder = tmp_path / "pickled"
     shutil.copytree(base_pipeline_dir(), folder)

@@ -18,6 +18,7 @@ from fmtune.cli.main import main
 from fmtune.models.source import resolve_source
 from fmtune.sagemaker import hyperparameters
 from fmtune.sagemaker.jumpstart.estimator import JumpStartEstimator
+from fmtune.sagemaker.jumpstart.model import JumpStartModel
 from fmtune.sagemaker.jumpstart.utils import get_jumpstart_content_bucket
 from fmtune.sagemaker.s3 import S3Uploader
 from fmtune.serve.image_engine import ImageEngine
@@ -184,6 +185,7 @@ def test_the_sd_notebook_fits_deploys_and_predicts_jpeg():
                                       instance_type="ml.g5.2xlarge", max_run=360000, tiny_random=True)
     sd_estimator.fit({"training": training_dataset_s3_path}, logs=True)
     finetuned_predictor = sd_estimator.deploy()
+    model_predictor = JumpStartModel(model_id=train_model_id, model_version="*", tiny_random=True).deploy()
     try:
         def query_endpoint(model_predictor, text):
             encoded_text = text.encode("utf-8")
@@ -197,6 +199,10 @@ def test_the_sd_notebook_fits_deploys_and_predicts_jpeg():
         img, prmpt = parse_response(query_endpoint(finetuned_predictor, "a photo of a Chelsea cat"))
         image = Image.open(io.BytesIO(base64.b64decode(img.encode()))).convert("RGB")
         assert image.size == (64, 64) and prmpt == "a photo of a Chelsea cat"
+        base = model_predictor.predict(json.dumps({"prompt": "a photo of a Chelsea cat", **FAST}).encode("utf-8"),
+                                       {"ContentType": "application/json", "Accept": "application/json;jpeg"})
+        # the base model's native size (JumpStart: 512 for 2.1-base)
+        assert jpeg(json.loads(base)["generated_images"][0]).size == (512, 512)
 
         payload = {"prompt": "a photo of a Chelsea cat", "width": 64, "height": 64, "num_images_per_prompt": 2,
                    "num_inference_steps": 2, "guidance_scale": 7.5, "seed": 1}
@@ -205,8 +211,9 @@ def test_the_sd_notebook_fits_deploys_and_predicts_jpeg():
         generated_images = json.loads(response)["generated_images"]
         assert [jpeg(encoded).size for encoded in generated_images] == [(64, 64)] * 2
     finally:
-        finetuned_predictor.delete_model()
-        finetuned_predictor.delete_endpoint()
+        for predictor in (finetuned_predictor, model_predictor):
+            predictor.delete_model()
+            predictor.delete_endpoint()
     assert get_endpoint(finetuned_predictor.endpoint_name) is None
 
 
