@@ -230,6 +230,38 @@ def test_a_run_that_cannot_work_here_fails_before_training(tmp_path, monkeypatch
     assert code == 2 and message in log and "step=" not in log and "Traceback" not in log
 
 
+class FeatureStandIn(torch.nn.Module):
+    """What the FID network file is to fmtune: TorchScript taking uint8 NCHW images and `return_features`. The real
+    Inception weights cannot be had offline; this stand-in pools colours into 48 features."""
+
+    def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        pooled = torch.nn.functional.adaptive_avg_pool2d(x.float() / 255.0, 4)
+        return pooled.flatten(1)
+
+
+def test_compute_fid_logs_jumpstarts_fid_score(tmp_path, monkeypatch):
+    weights = tmp_path / "inception-2015-12-05.pt"
+    torch.jit.script(FeatureStandIn()).save(str(weights))
+    monkeypatch.setenv("FMTUNE_INCEPTION_WEIGHTS", str(weights))
+    job = train(tmp_path, "fid", "-H", "peft_type=lora", "-H", "max_steps=1", "-H", "num_validation_images=0",
+                "-H", "compute_fid=True")
+    log = (job / "logs.txt").read_text()
+    score = float(re.search(r"fid_score=([-+]?\d\.?\d*)", log).group(0).split("=")[1])  # JumpStart's metric regex
+    assert score >= 0 and "(4 generated vs 4 instance images)" in log
+    assert json.loads((job / "metrics.jsonl").read_text().splitlines()[-1])["fid_score"] >= 0
+
+
+def test_a_damaged_fid_network_fails_before_training(tmp_path, monkeypatch):
+    weights = tmp_path / "inception-2015-12-05.pt"
+    weights.write_bytes(b"not torchscript")
+    monkeypatch.setenv("FMTUNE_INCEPTION_WEIGHTS", str(weights))
+    job_dir = tmp_path / "bad-fid"
+    assert main(["train", SD, "--tiny-random", "--training", str(DATA), "--output-dir", str(job_dir),
+                 "-H", "compute_fid=True", *FAST]) == 2
+    log = (job_dir / "logs.txt").read_text()
+    assert "not a TorchScript Inception network that can be loaded" in log and "step=" not in log
+
+
 # kill -9 and resume: the recipe in its own process, as the runner starts it.
 RESUME_SETTINGS = {"peft_type": "lora", "max_steps": "30", "checkpoint_steps": "2", "resolution": "64",
                    "num_validation_images": "0", "learning_rate": "0.001", "batch_size": "2",

@@ -99,8 +99,21 @@ def test_a_channel_other_than_training_is_refused(dog):
         prepare_job(JobRequest(SD, {"training": dog, "validation": dog}))
 
 
-def test_compute_fid_is_refused_before_anything_starts(dog, capsys):
+def test_compute_fid_without_the_inception_file_is_refused_before_anything_starts(dog, capsys, monkeypatch,
+                                                                                   tmp_path):
+    monkeypatch.setenv("FMTUNE_INCEPTION_WEIGHTS", str(tmp_path / "nowhere.pt"))
     assert main(["train", SD, "--training", str(dog), "-H", "compute_fid=True"]) == 2
     err = capsys.readouterr().err
-    assert "compute_fid=True: this version of fmtune does not compute FID" in err and "compute_fid=False" in err
+    assert f"compute_fid=True needs the Inception-v3 network FID is defined with, and {tmp_path / 'nowhere.pt'} " \
+           "does not exist" in err
+    assert "inception-2015-12-05.pt" in err and "compute_fid=False" in err and "Traceback" not in err
     assert JobStore().list_jobs() == []
+
+
+def test_compute_fid_needs_two_instance_images(dog, capsys, monkeypatch, tmp_path):
+    (tmp_path / "inception.pt").write_bytes(b"present")
+    monkeypatch.setenv("FMTUNE_INCEPTION_WEIGHTS", str(tmp_path / "inception.pt"))
+    for extra in ("dog1.jpg", "dog2.jpg"):
+        (dog / extra).unlink()
+    assert main(["train", SD, "--training", str(dog), "-H", "compute_fid=True"]) == 2
+    assert "needs at least 2 instance images (1 found)" in capsys.readouterr().err

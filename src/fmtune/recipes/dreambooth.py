@@ -28,7 +28,7 @@ from fmtune.data.images import ImageFolder, load_training_image
 from fmtune.errors import UserError
 from fmtune.jobs.config import JobConfig
 from fmtune.jobs.layout import JobLayout
-from fmtune.jobs.metrics import keep_metrics_before, record_metrics
+from fmtune.jobs.metrics import keep_metrics_before, read_metrics, record_metrics
 from fmtune.models.diffusion import (
     DiffusionParts,
     encode_prompts,
@@ -39,6 +39,7 @@ from fmtune.models.diffusion import (
     pipeline_of,
     quiet_diffusers,
 )
+from fmtune.models.fid import frechet_distance, inception_features, load_inception
 from fmtune.models.loading import quiet_libraries, training_device
 from fmtune.models.source import is_pipeline, materialize
 from fmtune.recipes.class_images import ensure_class_images
@@ -111,6 +112,7 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
                         "(Stable Diffusion in diffusers layout: unet/, vae/, text_encoder/, tokenizer/, scheduler/).")
     class_images = ensure_class_images(model_dir, images, hp, device, precision, log) \
         if hp.with_prior_preservation else ()
+    inception = load_inception(device) if hp.compute_fid else None  # a damaged file fails here, not after training
     targets = _unet_targets(job)
     checkpointing = plan_diffusion_memory(model_dir, hp, device, targets, precision.dtype is not None, log)
 
@@ -128,8 +130,14 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
         + (f", {len(class_images)} class images ('{images.class_prompt}')" if class_images else "")
         + f"; {examples.steps_per_epoch} steps per epoch, {examples.total_steps} steps in all; resolution "
           f"{hp.resolution}")
-    DreamBoothTraining(job, layout, log, stop, parts, trainable, examples, device, precision).run(resume)
+    training = DreamBoothTraining(job, layout, log, stop, parts, trainable, examples, device, precision)
+    training.run(resume)
+    if inception is not None:
+        training.fid(inception)
     save_diffusion_outputs(job, model_dir, parts, images.instance_prompt, layout, log)
+
+
+FID_SEED = 1000  # generated images for FID: seeds seed + 1000 + i, apart from the previews' seed + i
 
 
 def _unet_targets(job: JobConfig) -> tuple[str, ...]:
@@ -328,6 +336,22 @@ class DreamBoothTraining:
         done = state.global_step == self.examples.total_steps
         if hp.validation_steps != -1 and state.global_step % hp.validation_steps == 0 and not done:
             self.previews(state.global_step)
+
+    def fid(self, inception: Any) -> None:
+        """fid_score= (JumpStart's log line): one generated image of the instance prompt per instance image, against
+        the instance images as training sees them (centre crop at the resolution)."""
+        hp, images = self.hp, self.examples.images
+        real = [load_training_image(path, hp.resolution, center_crop=True, rng=random.Random(0))
+                for path in images.instance_images]
+        seeds = [hp.seed + FID_SEED + i for i in range(len(real))]
+        self.model.eval()
+        with self.precision.autocast(self.device):
+            generated = generate(pipeline_of(self.parts, "preview"), images.instance_prompt, seeds, hp.resolution)
+        score = frechet_distance(inception_features(inception, generated, self.device),
+                                 inception_features(inception, real, self.device))
+        last = read_metrics(self.layout.metrics)[-1]
+        record_metrics(self.layout.metrics, {**last, "fid_score": score})
+        self.log(f"fid_score={score:.6f} ({len(real)} generated vs {len(real)} instance images)")
 
     def _train_mode(self) -> None:
         self.model.eval()  # the frozen parts stay in eval mode

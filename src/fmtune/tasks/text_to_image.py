@@ -24,7 +24,12 @@ def read_images(job: JobView) -> ImageFolder:
 
 
 def check_images(job: JobView) -> list[str]:
-    return list(read_images(job).notices)
+    images = read_images(job)
+    if job.hp.compute_fid and len(images.instance_images) < 2:
+        raise UserError(f"{job.channels['training']}: compute_fid=True compares the spread of generated and instance "
+                        f"images, which needs at least 2 instance images ({len(images.instance_images)} found); add "
+                        "images or set compute_fid=False.")
+    return list(images.notices)
 
 
 def dreambooth_rules(hp: DreamBoothHyperparameters, model: str) -> list[Problem]:
@@ -33,10 +38,11 @@ def dreambooth_rules(hp: DreamBoothHyperparameters, model: str) -> list[Problem]
         problems.append(Problem(f"resolution={hp.resolution}: must be a multiple of 8 (the VAE works on 8x8 blocks); "
                                 f"e.g. {hp.resolution // 8 * 8}.", key="resolution", value=str(hp.resolution)))
     if hp.compute_fid:
-        problems.append(Problem(
-            "compute_fid=True: this version of fmtune does not compute FID (it needs InceptionV3 weights on this "
-            "machine and torchvision, which fmtune does not install); set compute_fid=False (JumpStart's default) "
-            "and compare the preview images in previews/ instead.", key="compute_fid", value="True"))
+        from fmtune.models.fid import missing_inception_message
+
+        missing = missing_inception_message()
+        if missing:
+            problems.append(Problem(missing, key="compute_fid", value="True"))
     return problems
 
 
