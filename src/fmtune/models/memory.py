@@ -19,6 +19,7 @@ not yet calibrated on a GPU: treat them as rough.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,37 @@ def wants_checkpointing(
     if setting != "auto":
         return setting == "True"
     return without.per_device > AUTO_CHECKPOINTING_SHARE * available and checkpointed.per_device < without.per_device
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """A run's memory decision: the estimate it will run with, whether it checkpoints, what is available."""
+
+    estimate: MemoryEstimate
+    without_checkpointing: MemoryEstimate
+    checkpointing: bool
+    available: float
+
+    @property
+    def fits(self) -> bool:
+        return self.estimate.per_device <= self.available
+
+    def notes(self, setting: str) -> list[str]:
+        """What the log says about the decision: the estimate, and why gradient_checkpointing=auto turned on."""
+        found = [f"estimated peak {self.estimate.describe()}; {self.available / GiB:.1f} GiB available"]
+        if self.checkpointing and setting == "auto":
+            found.append(f"gradient checkpointing: on (gradient_checkpointing=auto: without it the estimated peak, "
+                         f"{self.without_checkpointing.per_device / GiB:.2f} GiB, is too close to the memory "
+                         "available)")
+        return found
+
+
+def plan_memory(setting: str, estimate_with: Callable[[bool], MemoryEstimate], device_type: str) -> MemoryPlan:
+    """Estimate with and without gradient checkpointing and decide (`setting`: "auto", "True" or "False")."""
+    available = available_memory(device_type)
+    without, checkpointed = estimate_with(False), estimate_with(True)
+    checkpointing = wants_checkpointing(setting, without, checkpointed, available)
+    return MemoryPlan(checkpointed if checkpointing else without, without, checkpointing, available)
 
 
 def advice(estimate: MemoryEstimate, available: float, weight_format: str, gradient_checkpointing: bool) -> str:

@@ -165,7 +165,7 @@ def build_tiny_model(card: ModelCard, target_dir: Path | None = None) -> Path:
         # Written last: a folder with a current source record is complete.
         (staging / SOURCE_FILE).write_text(json.dumps(source_record(card, stamp), indent=2) + "\n")
 
-    return fill_once(target, build, lambda folder: _is_current(folder, stamp))
+    return fill_once(target, build, lambda folder: is_current(folder, stamp))
 
 
 def source_record(card: ModelCard, stamp: str) -> dict[str, Any]:
@@ -189,12 +189,13 @@ def source_record(card: ModelCard, stamp: str) -> dict[str, Any]:
     }
 
 
-def _is_current(target: Path, stamp: str) -> bool:
+def is_current(target: Path, stamp: str, marker: str = "config.json") -> bool:
+    """A tiny model folder built from the recipe with this fingerprint, complete (its `marker` file is there)."""
     try:
         record = json.loads((target / SOURCE_FILE).read_text())
     except (OSError, ValueError):
         return False
-    return record.get("fingerprint") == stamp and (target / "config.json").exists()
+    return record.get("fingerprint") == stamp and (target / marker).exists()
 
 
 __all__ = [

@@ -19,9 +19,9 @@ from typing import Any
 from fmtune.atomic import fill_once
 from fmtune.catalog import ModelCard
 from fmtune.catalog.architectures import TOKENIZERS
+from fmtune.models.tiny import SOURCE_FILE, is_current, tiny_seed
 
 PIPELINE_VERSION = 1  # bump when a change here should rebuild tiny pipelines already in FMTUNE_HOME
-SOURCE_FILE = "fmtune_source.json"  # the same record tiny LMs carry (fmtune.models.tiny.SOURCE_FILE)
 
 
 def byte_symbols() -> list[str]:
@@ -57,8 +57,6 @@ def build_pipeline_components(card: ModelCard, scratch: Path) -> dict[str, Any]:
     from diffusers.schedulers import PNDMScheduler
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from fmtune.models.tiny import tiny_seed
-
     record = card.architecture_spec
     parts, special = record.tiny or {}, TOKENIZERS[record.tokenizer or ""]
     vocab, merges = write_clip_vocabulary(scratch, special)
@@ -92,12 +90,10 @@ def build_tiny_pipeline(card: ModelCard, target: Path) -> Path:
             pipeline.save_pretrained(staging, safe_serialization=True)
         (staging / SOURCE_FILE).write_text(json.dumps(_source_record(card, stamp), indent=2) + "\n")
 
-    return fill_once(target, build, lambda folder: _is_current(folder, stamp))
+    return fill_once(target, build, lambda folder: is_current(folder, stamp, "model_index.json"))
 
 
 def _source_record(card: ModelCard, stamp: str) -> dict[str, Any]:
-    from fmtune.models.tiny import tiny_seed
-
     return {
         "kind": "tiny-random",
         "weights": "random",
@@ -114,9 +110,3 @@ def _source_record(card: ModelCard, stamp: str) -> dict[str, Any]:
     }
 
 
-def _is_current(target: Path, stamp: str) -> bool:
-    try:
-        record = json.loads((target / SOURCE_FILE).read_text())
-    except (OSError, ValueError):
-        return False
-    return record.get("fingerprint") == stamp and (target / "model_index.json").exists()

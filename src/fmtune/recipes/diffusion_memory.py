@@ -56,22 +56,19 @@ def plan_diffusion_memory(model_dir: Path, hp: DreamBoothHyperparameters, device
                                          resolution=hp.resolution, half_precision=half_precision,
                                          device_type=device.type, gradient_checkpointing=checkpointing)
 
-    available = memory.available_memory(device.type)
-    without, checkpointed = estimate_with(False), estimate_with(True)
-    checkpointing = memory.wants_checkpointing(hp.gradient_checkpointing, without, checkpointed, available)
-    estimate = checkpointed if checkpointing else without
+    plan = memory.plan_memory(hp.gradient_checkpointing, estimate_with, device.type)
+    first, *rest = plan.notes(hp.gradient_checkpointing)
     log(f"memory: UNet {counts['unet'] / 1e6:.1f}M, VAE {counts['vae'] / 1e6:.1f}M, text encoder "
         f"{counts['text_encoder'] / 1e6:.1f}M parameters; {images} image(s) of {hp.resolution}px per micro-batch; "
-        f"estimated peak {estimate.describe()}; {available / memory.GiB:.1f} GiB available")
-    if checkpointing and hp.gradient_checkpointing == "auto":
-        log(f"gradient checkpointing: on (gradient_checkpointing=auto: without it the estimated peak, "
-            f"{without.per_device / memory.GiB:.2f} GiB, is too close to the memory available)")
-    if estimate.per_device > available:
-        tips = [] if checkpointing else ["gradient_checkpointing=True"]
+        f"{first}")
+    for note in rest:
+        log(note)
+    if not plan.fits:
+        tips = [] if plan.checkpointing else ["gradient_checkpointing=True"]
         tips += ["peft_type=lora (LoRA instead of the whole UNet)" if hp.peft_type == "none" else None,
                  "a lower resolution", "batch_size=1 with gradient_accumulation_steps to keep the batch",
                  "train_text_encoder=False" if hp.train_text_encoder else None, "or a GPU"]
-        raise UserError(f"Not enough memory: the estimated peak {estimate.describe()} exceeds the "
-                        f"{available / memory.GiB:.2f} GiB available. To fit: "
+        raise UserError(f"Not enough memory: the estimated peak {plan.estimate.describe()} exceeds the "
+                        f"{plan.available / memory.GiB:.2f} GiB available. To fit: "
                         + "; ".join(t for t in tips if t) + ".")
-    return checkpointing
+    return plan.checkpointing

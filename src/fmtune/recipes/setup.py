@@ -119,19 +119,15 @@ def check_memory(setup: Setup, sequence_length: int, log: JobLog) -> bool:
             device_type=setup.device.type, gradient_checkpointing=checkpointing,
         )
 
-    available = memory.available_memory(setup.device.type)
-    without, checkpointed = estimate_with(False), estimate_with(True)
-    checkpointing = memory.wants_checkpointing(hp.gradient_checkpointing, without, checkpointed, available)
-    estimate = checkpointed if checkpointing else without
+    plan = memory.plan_memory(hp.gradient_checkpointing, estimate_with, setup.device.type)
+    first, *rest = plan.notes(hp.gradient_checkpointing)
     log(f"memory: {shape.parameters / 1e6:.1f}M parameters ({fmt}); batch {hp.per_device_train_batch_size} x "
-        f"{sequence_length} tokens (the longest sequence); estimated peak {estimate.describe()}; "
-        f"{available / memory.GiB:.1f} GiB available")
-    if checkpointing and hp.gradient_checkpointing == "auto":
-        log(f"gradient checkpointing: on (gradient_checkpointing=auto: without it the estimated peak, "
-            f"{without.per_device / memory.GiB:.2f} GiB, is too close to the memory available)")
-    if estimate.per_device > available:
-        raise UserError("Not enough memory: " + memory.advice(estimate, available, fmt, checkpointing))
-    return checkpointing
+        f"{sequence_length} tokens (the longest sequence); {first}")
+    for note in rest:
+        log(note)
+    if not plan.fits:
+        raise UserError("Not enough memory: " + memory.advice(plan.estimate, plan.available, fmt, plan.checkpointing))
+    return plan.checkpointing
 
 
 def load_base(setup: Setup, seq2seq: bool = False) -> Any:
