@@ -91,6 +91,12 @@ def test_kill_9_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, uni
     assert expected.keys() == actual.keys()
     worst = max((expected[k] - actual[k]).abs().max().item() for k in expected)
     assert worst <= TOLERANCE, f"adapter differs by {worst}"
+    # the loss curve: one record per optimizer step, each step once, the same losses as the uninterrupted run
+    straight_steps = [json.loads(x) for x in (uninterrupted / "steps.jsonl").read_text().splitlines()]
+    resumed_steps = [json.loads(x) for x in (job_dir / "steps.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in resumed_steps] == list(range(1, 65)) == [r["step"] for r in straight_steps]
+    for a, b in zip(straight_steps, resumed_steps, strict=True):
+        assert a["epoch"] == b["epoch"] and abs(a["loss"] - b["loss"]) <= TOLERANCE
     straight = [json.loads(x) for x in (uninterrupted / "metrics.jsonl").read_text().splitlines()]
     resumed = [json.loads(x) for x in (job_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in resumed] == [0, 1, 2]

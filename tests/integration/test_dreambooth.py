@@ -317,3 +317,7 @@ def test_kill_9_then_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
     losses = [json.loads(line)["train_loss"] for line in (straight / "metrics.jsonl").read_text().splitlines()]
     resumed = [json.loads(line)["train_loss"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
     assert resumed == pytest.approx(losses, abs=1e-6)
+    straight_steps = [json.loads(line) for line in (straight / "steps.jsonl").read_text().splitlines()]
+    resumed_steps = [json.loads(line) for line in (killed / "steps.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in resumed_steps] == list(range(1, 31)) == [r["step"] for r in straight_steps]
+    assert [r["loss"] for r in resumed_steps] == pytest.approx([r["loss"] for r in straight_steps], abs=1e-6)

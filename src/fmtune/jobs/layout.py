@@ -27,6 +27,11 @@ class JobLayout:
         return self.root / "metrics.jsonl"
 
     @property
+    def steps(self) -> Path:
+        """One record per optimizer step (the training loss curve)."""
+        return self.root / "steps.jsonl"
+
+    @property
     def adapter(self) -> Path:
         return self.root / "adapter"
 

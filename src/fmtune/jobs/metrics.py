@@ -1,4 +1,5 @@
-"""Evaluation records: metrics.jsonl (one JSON object per evaluation) and JumpStart's log lines."""
+"""Training records: metrics.jsonl (one JSON object per epoch's evaluation), steps.jsonl (one per optimizer step:
+the loss curve) and JumpStart's log lines."""
 
 from __future__ import annotations
 
@@ -47,6 +48,30 @@ def jumpstart_lines(epoch: int, train_loss: float | None, eval_loss: float) -> l
     lines.append(f"eval_epoch_loss={eval_loss:.6f}")
     lines.append(f"eval_ppl={perplexity(eval_loss):.6f}")
     return lines
+
+
+def record_step(path: Path, record: dict[str, Any]) -> None:
+    """Append one optimizer step's record ({"epoch", "step", "loss", "learning_rate"}; "step" counts from the start
+    of training). A line cut by a crash is skipped by readers and dropped on resume."""
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def keep_steps_through(path: Path, step: int) -> None:
+    """On resume from a checkpoint taken after `step` steps: drop the records of the steps done after it."""
+    _write_atomically(path, [r for r in read_metrics(path) if r.get("step", 0) <= step])
+
+
+def start_records(metrics: Path, steps: Path, resumed_at: tuple[int, int] | None) -> None:
+    """Before training: a fresh run starts both files empty; a run resumed at (epoch, step) keeps what came before
+    that epoch's evaluation and that step."""
+    if resumed_at is None:
+        metrics.unlink(missing_ok=True)
+        steps.unlink(missing_ok=True)
+        return
+    epoch, step = resumed_at
+    keep_metrics_before(metrics, epoch)
+    keep_steps_through(steps, step)
 
 
 def keep_metrics_before(path: Path, epoch: int) -> None:

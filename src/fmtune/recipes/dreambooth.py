@@ -28,7 +28,7 @@ from fmtune.data.images import ImageFolder, load_training_image
 from fmtune.errors import UserError
 from fmtune.jobs.config import JobConfig
 from fmtune.jobs.layout import JobLayout
-from fmtune.jobs.metrics import keep_metrics_before, read_metrics, record_metrics
+from fmtune.jobs.metrics import read_metrics, record_metrics, record_step, start_records
 from fmtune.models.diffusion import (
     DiffusionParts,
     encode_prompts,
@@ -223,12 +223,11 @@ class DreamBoothTraining:
         checkpoint = latest_checkpoint(self.layout.checkpoints) if resume else None
         if checkpoint is not None:
             state, _ = load_checkpoint(checkpoint, self.model, self.optimizer, self.scheduler)
-            keep_metrics_before(self.layout.metrics, state.epoch)
             self.log(f"resumed from {checkpoint.name}: step {state.global_step} of {self.examples.total_steps}")
-        else:
-            if resume:
-                self.log("no complete checkpoint yet: starting from the beginning")
-            self.layout.metrics.unlink(missing_ok=True)
+        elif resume:
+            self.log("no complete checkpoint yet: starting from the beginning")
+        start_records(self.layout.metrics, self.layout.steps,
+                      (state.epoch, state.global_step) if checkpoint is not None else None)
         if self.stop.requested:
             raise JobStopped(self.stop, "stopped before the first training step")
         hp = self.hp
@@ -257,8 +256,10 @@ class DreamBoothTraining:
             state.step += 1
             state.global_step += 1
             progress.step(loss=loss, tokens=0)
-            self.log(f"step={state.global_step}/{self.examples.total_steps}, loss={loss:.6f}, "
-                     f"lr={self.scheduler.get_last_lr()[0]:.3g}")
+            lr = self.scheduler.get_last_lr()[0]
+            self.log(f"step={state.global_step}/{self.examples.total_steps}, loss={loss:.6f}, lr={lr:.3g}")
+            record_step(self.layout.steps, {"epoch": state.epoch, "step": state.global_step, "loss": loss,
+                                            "learning_rate": lr})
             self._after_step(state)
         progress.close()
 

@@ -18,7 +18,7 @@ from fmtune.config.hyperparameters import Hyperparameters
 from fmtune.data.batching import evaluation_batches, length_grouped_batches, training_batches
 from fmtune.data.encode import IGNORE_INDEX, Encoded
 from fmtune.jobs.layout import JobLayout
-from fmtune.jobs.metrics import jumpstart_lines, keep_metrics_before, perplexity, record_metrics
+from fmtune.jobs.metrics import jumpstart_lines, perplexity, record_metrics, record_step, start_records
 from fmtune.models.loading import autocast
 from fmtune.training.checkpoint import (
     TrainState,
@@ -72,14 +72,13 @@ def fit(run: TrainingRun, resume: bool = False) -> TrainState:
     checkpoint = latest_checkpoint(run.layout.checkpoints) if resume else None
     if checkpoint is not None:
         state, best_weights = load_checkpoint(checkpoint, model, optimizer, scheduler)
-        if run.dist.is_main:
-            keep_metrics_before(run.layout.metrics, state.epoch)
         log(f"resumed from {checkpoint.name}: epoch {state.epoch}, {state.step} steps into it")
-    else:
-        if resume:
-            log("no complete checkpoint yet: starting from the beginning")
-        if run.dist.is_main:
-            run.layout.metrics.unlink(missing_ok=True)
+    elif resume:
+        log("no complete checkpoint yet: starting from the beginning")
+    if run.dist.is_main:
+        start_records(run.layout.metrics, run.layout.steps,
+                      (state.epoch, state.global_step) if checkpoint is not None else None)
+    if checkpoint is None:
         if score_base_last:
             log("epoch 0 (the untrained model) is scored after training, with the adapter switched off")
         else:
@@ -168,6 +167,10 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         state.step += 1
         state.global_step += 1
+        if d.is_main:
+            record_step(run.layout.steps, {"epoch": state.epoch, "step": state.global_step,
+                                           "loss": group_loss / max(group_tokens, 1),
+                                           "learning_rate": optimizer.param_groups[0]["lr"]})
         after_step()
     if progress is not None:
         progress.close()
