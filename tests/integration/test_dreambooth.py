@@ -97,7 +97,9 @@ def test_the_kohya_file_has_the_keys_webuis_load(lora_job):
     for module in modules:  # every module has its pair and its alpha (= rank: scale 1, as trained)
         assert {f"{module}.lora_down.weight", f"{module}.lora_up.weight", f"{module}.alpha"} <= keys
     assert all(float(a) == 4.0 for a in alphas.values())
-    assert metadata["ss_network_dim"] == "4" and metadata["ss_v2"] == "True"
+    assert metadata["ss_network_dim"] == "4" and metadata["ss_v2"] == "True"  # SD 2.x (OpenCLIP: gelu)
+    assert metadata["ss_v_parameterization"] == "False"
+    assert metadata["modelspec.architecture"] == "stable-diffusion-v2-512/lora"
     diffusers_keys = load_file(lora_job / "adapter" / "pytorch_lora_weights.safetensors").keys()
     assert len(modules) * 2 == len(diffusers_keys)
 
@@ -249,6 +251,46 @@ def test_compute_fid_logs_jumpstarts_fid_score(tmp_path, monkeypatch):
     score = float(re.search(r"fid_score=([-+]?\d\.?\d*)", log).group(0).split("=")[1])  # JumpStart's metric regex
     assert score >= 0 and "(4 generated vs 4 instance images)" in log
     assert json.loads((job / "metrics.jsonl").read_text().splitlines()[-1])["fid_score"] >= 0
+
+
+class NoFeatures(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.float()
+
+
+def test_a_network_that_gives_no_features_fails_before_training(tmp_path, monkeypatch):
+    weights = tmp_path / "inception-2015-12-05.pt"
+    torch.jit.script(NoFeatures()).save(str(weights))
+    monkeypatch.setenv("FMTUNE_INCEPTION_WEIGHTS", str(weights))
+    job_dir = tmp_path / "no-features"
+    assert main(["train", SD, "--tiny-random", "--training", str(DATA), "--output-dir", str(job_dir),
+                 "-H", "compute_fid=True", "-H", "with_prior_preservation=True", *FAST]) == 2
+    log = (job_dir / "logs.txt").read_text()
+    assert "does not turn images into features" in log and "class images" not in log and "step=" not in log
+
+
+def test_a_stop_while_class_images_are_made_keeps_those_made(tmp_path):
+    from fmtune.config.dreambooth import DreamBoothHyperparameters
+    from fmtune.data.images import read_image_folder
+    from fmtune.recipes.class_images import ensure_class_images
+    from fmtune.recipes.dreambooth import Precision
+    from fmtune.training.stop import JobStopped, StopRequest
+
+    hp, _ = DreamBoothHyperparameters.resolve({"with_prior_preservation": "True", "num_class_images": "2",
+                                               "resolution": "64", "seed": "77"})
+    images = read_image_folder(DATA, resolution=64, with_prior_preservation=True)
+    stop = StopRequest()
+    stop.signal_number = signal.SIGTERM
+    lines: list[str] = []
+    with pytest.raises(JobStopped, match=r"while generating class images \(0 of 2 made and cached\)"):
+        ensure_class_images(base_pipeline_dir(), images, hp, torch.device("cpu"), Precision(None), stop, lines.append)
+
+
+def test_warmup_raises_the_learning_rate_over_its_steps(tmp_path):
+    job = train(tmp_path, "warmup", "-H", "peft_type=lora", "-H", "max_steps=3", "-H", "num_validation_images=0",
+                "-H", "lr_scheduler=constant_with_warmup", "-H", "lr_warmup_steps=2", "-H", "learning_rate=0.001")
+    rates = [json.loads(line)["learning_rate"] for line in (job / "steps.jsonl").read_text().splitlines()]
+    assert rates == pytest.approx([0.0, 0.0005, 0.001])  # diffusers' warmup: linear from 0
 
 
 def test_a_damaged_fid_network_fails_before_training(tmp_path, monkeypatch):

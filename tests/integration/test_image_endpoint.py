@@ -152,6 +152,45 @@ def test_wrong_media_types_body_size_and_key(endpoint):
     assert post(endpoint, "/invocations", b"a cat", "application/x-text").status_code == 200  # still serving
 
 
+def test_arrays_too_big_for_a_response_are_refused_before_generating(endpoint, monkeypatch):
+    from fmtune.serve import image_app
+
+    monkeypatch.setattr(image_app, "MAX_ARRAY_RESPONSE_BYTES", 100_000)  # 2 images of 64 x 64 x 3 ~ 98 kB
+    payload = {"prompt": "a cat", "width": 64, "height": 64, "num_images_per_prompt": 3, **FAST}
+    refused = post(endpoint, "/invocations", payload)
+    assert refused.status_code == 413 and "application/json;jpeg" in refused.json()["error"]["message"]
+    assert post(endpoint, "/invocations", payload, accept="application/json;jpeg").status_code == 200
+
+
+def test_out_of_device_memory_is_a_503_and_the_next_request_is_served(job):
+    import torch
+
+    engine = ImageEngine.load(str(job), settings=SETTINGS)
+    real = engine.pipeline
+
+    def exhausted(**kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    with ServerThread(engine) as server:
+        engine.pipeline = exhausted
+        answer = post(server.url, "/invocations", {"prompt": "a cat", **FAST})
+        assert answer.status_code == 503 and "fewer or smaller images" in answer.json()["error"]["message"]
+        engine.pipeline = real
+        assert post(server.url, "/invocations", {"prompt": "a cat", **FAST}).status_code == 200
+    engine.close()
+
+
+def test_an_adapter_of_another_kind_is_refused_by_name(tmp_path):
+    from fmtune.errors import UserError
+
+    peft = tmp_path / "llm-adapter"
+    peft.mkdir()
+    (peft / "adapter_config.json").write_text("{}")
+    with pytest.raises(UserError, match=r"adapter '.*llm-adapter' is neither a folder with "
+                                        r"pytorch_lora_weights\.safetensors \(a Stable Diffusion LoRA\)"):
+        ImageEngine.load(resolve_source(SD, tiny_random=True).location, {"x": str(peft)}, SETTINGS)
+
+
 def test_an_adapter_is_chosen_per_request_on_one_base(with_adapter, endpoint):
     models = httpx.get(with_adapter + "/v1/models", headers=AUTH).json()["data"]
     assert [m["id"] for m in models] == ["base", "cat"]

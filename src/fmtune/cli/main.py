@@ -344,6 +344,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def generate_image(folder: Path, args: argparse.Namespace) -> int:
+    import io
     import random
 
     from fmtune.models.diffusion import generate, load_pipeline, quiet_diffusers, trained_size
@@ -360,8 +361,11 @@ def generate_image(folder: Path, args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else random.randrange(2**31)
     image, = generate(pipeline, args.prompt, [seed], args.size or trained_size(folder, pipeline), steps=args.steps,
                       guidance_scale=args.guidance_scale, negative_prompt=args.negative_prompt)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    image.save(args.output)
+    from fmtune.atomic import write_file_atomically
+
+    data = io.BytesIO()  # written whole: a stop mid-write leaves no truncated image behind
+    image.save(data, format="PNG" if args.output.suffix.lower() == ".png" else "JPEG", quality=95)
+    write_file_atomically(args.output, data.getvalue())
     print(f"{args.output} ({image.width}x{image.height}, seed {seed})")
     return 0
 

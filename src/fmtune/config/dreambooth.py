@@ -41,6 +41,8 @@ class DreamBoothHyperparameters(Schema):
     compute_fid: bool = spec(
         False, "Log fid_score= (FID of generated vs instance images) at the end; needs local Inception weights.")
     # fmtune's own
+    lr_warmup_steps: int = spec(
+        0, "Steps over which the learning rate rises from 0 (every lr_scheduler but constant).", ge=0)
     peft_type: str = spec(
         "none", "none: DreamBooth on the whole UNet, as JumpStart trains it; lora: LoRA on the UNet's attention "
                 "(a small file WebUIs load, far less memory).", choices=("none", "lora"))

@@ -46,19 +46,21 @@ def model_dir(reference: str) -> Path:
     return folder
 
 
-def adapter_dir(reference: str) -> Path:
-    """An adapter folder (a PEFT adapter_config.json, or a Stable Diffusion LoRA in diffusers' format), or a
-    job's adapter/ (by folder or name)."""
+def adapter_dir(reference: str, kind: str = "peft") -> Path:
+    """An adapter folder, or a job's adapter/ (by folder or name): `kind` "peft" (adapter_config.json, for language
+    models) or "diffusion" (a Stable Diffusion LoRA in diffusers' format)."""
     from fmtune.models.diffusion import LORA_FILE
 
+    marker, what = ("adapter_config.json", "a PEFT adapter") if kind == "peft" else (
+        LORA_FILE, "a Stable Diffusion LoRA")
     layout = job_layout(reference)
     for folder in (layout.adapter,) if layout is not None else (Path(reference).expanduser(),):
-        if (folder / "adapter_config.json").exists() or (folder / LORA_FILE).exists():
+        if (folder / marker).exists():
             require_safe_weights(folder, "adapter")
             return folder
     raise UserError(
-        f"adapter '{reference}' is neither a folder with adapter_config.json nor a finished job (name or folder) "
-        f"with an adapter/ folder (for Stable Diffusion: a folder with {LORA_FILE})."
+        f"adapter '{reference}' is neither a folder with {marker} ({what}) nor a finished job (name or folder) "
+        "with such an adapter/ folder."
     )
 
 

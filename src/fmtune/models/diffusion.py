@@ -16,7 +16,8 @@ import torch
 
 LORA_FILE = "pytorch_lora_weights.safetensors"  # a LoRA in diffusers' format (what load_lora_weights reads)
 MODEL_RECORD = "fmtune_model.json"  # beside a trained pipeline: task, base model, prompts, resolution
-PREVIEW_STEPS = 25  # DPM-Solver++ steps of a preview image (diffusers' validation uses the same solver)
+PREVIEW_STEPS = 25  # DPM-Solver++ steps of a preview or class image (diffusers' validation uses the same solver)
+DEFAULT_STEPS = 50  # denoising steps of a requested image with the pipeline's own scheduler (JumpStart, diffusers)
 GUIDANCE_SCALE = 7.5
 
 
@@ -162,6 +163,15 @@ def generate(pipeline: Any, prompt: str, seeds: Sequence[int], size: int, *, ste
                       guidance_scale=guidance_scale, generator=generators,
                       negative_prompt=[negative_prompt] * len(seeds) if negative_prompt else None)
     return list(result.images)
+
+
+def png_bytes(image: Any) -> bytes:
+    """A PIL image as PNG, for files written whole (fmtune.atomic.write_file_atomically)."""
+    import io
+
+    data = io.BytesIO()
+    image.save(data, format="PNG")
+    return data.getvalue()
 
 
 def hash_seed(*parts: int) -> int:

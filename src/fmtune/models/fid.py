@@ -5,7 +5,7 @@ Features come from the Inception-v3 network FID is defined with, as the TorchScr
 StyleGAN's metrics and clean-fid uses (`inception-2015-12-05.pt`: uint8 NCHW images of any size in, 2048
 pool features out with `return_features=True`). fmtune downloads nothing: the file must be on this machine,
 at $FMTUNE_INCEPTION_WEIGHTS or $FMTUNE_HOME/models/inception/inception-2015-12-05.pt. A TorchScript archive
-holds TorchScript code and tensors, not arbitrary pickled Python.
+holds code that runs when it is called: use a file from a source you trust.
 
 FID = |μ₁ − μ₂|² + tr(Σ₁ + Σ₂ − 2 (Σ₁ Σ₂)^½), the trace of the square root taken from the eigenvalues of
 Σ₁^½ Σ₂ Σ₁^½ (symmetric, so `eigh` is exact and stable). With a handful of images (DreamBooth has 3-20) the
@@ -47,7 +47,6 @@ def missing_inception_message() -> str | None:
 
 
 def load_inception(device: torch.device) -> Any:
-    """The network, loaded before training starts, so that a damaged file is named before any work is spent."""
     import torch
 
     path = inception_location()
@@ -57,6 +56,23 @@ def load_inception(device: torch.device) -> Any:
         raise UserError(f"{path}: not a TorchScript Inception network that can be loaded ({err}); download "
                         f"{INCEPTION_URL} again, or set compute_fid=False.") from None
     return model.eval()
+
+
+def probe_inception(device: torch.device) -> None:
+    """Before any work is spent: the file loads and turns an image into features; then it is freed again (it is
+    loaded once more for the score, after training, so that it holds no memory meanwhile)."""
+    import torch
+
+    model = load_inception(device)
+    try:
+        with torch.no_grad():
+            features = model(torch.zeros(1, 3, 64, 64, dtype=torch.uint8, device=device), return_features=True)
+    except Exception as err:  # TorchScript raises its own error types for a wrong signature or a bad graph
+        raise UserError(f"{inception_location()}: loads, but does not turn images into features as the FID network "
+                        f"does (model(images, return_features=True)): {err}. Use {INCEPTION_URL}.") from None
+    if features.ndim != 2 or features.shape[0] != 1:
+        raise UserError(f"{inception_location()}: gives features of shape {tuple(features.shape)} for one image, "
+                        f"not (1, D); use {INCEPTION_URL}.")
 
 
 def inception_features(model: Any, images: list[Any], device: torch.device, batch: int = 16) -> torch.Tensor:

@@ -109,10 +109,11 @@ def is_pipeline(folder: Path) -> bool:
 
 def _is_pipeline_repo(repo: str) -> bool:
     from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     try:
         hf_hub_download(repo, PIPELINE_FILE, local_files_only=offline_reason() is not None)
-    except Exception:  # not a pipeline, or not reachable: the download below says which
+    except (EntryNotFoundError, LocalEntryNotFoundError):  # not a pipeline (or not in the cache)
         return False
     return True
 
@@ -219,17 +220,15 @@ def _config_file(source: ModelSource) -> Path:
     if source.kind == "local":
         folder = Path(source.location)
         return folder / PIPELINE_FILE if is_pipeline(folder) else folder / "config.json"
-    if _is_pipeline_repo(source.location):
-        from huggingface_hub import hf_hub_download
-
-        return Path(hf_hub_download(source.location, PIPELINE_FILE, local_files_only=True))
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     offline = offline_reason()
     try:
         return Path(hf_hub_download(source.location, "config.json", local_files_only=offline is not None))
-    except LocalEntryNotFoundError:
+    except (EntryNotFoundError, LocalEntryNotFoundError):
+        if _is_pipeline_repo(source.location):  # a diffusers pipeline has model_index.json instead
+            return Path(hf_hub_download(source.location, PIPELINE_FILE, local_files_only=offline is not None))
         raise UserError(
             f"'{source.location}' is not in the local Hugging Face cache, and {offline or 'the download failed'}. "
             f"Download it where you have network access (`hf download {source.location}`) and copy "

@@ -21,10 +21,10 @@ from filelock import FileLock
 from fmtune.atomic import LOCK_TIMEOUT_S, write_file_atomically
 from fmtune.config.dreambooth import DreamBoothHyperparameters
 from fmtune.data.images import ImageFolder
+from fmtune.errors import UserError
 from fmtune.paths import class_images_cache_dir
 from fmtune.training.joblog import JobLog
-
-CLASS_IMAGE_STEPS = 25  # DPM-Solver++ steps per class image
+from fmtune.training.stop import JobStopped, StopRequest
 
 
 def class_cache_key(model_dir: Path, class_prompt: str, resolution: int, seed: int) -> str:
@@ -38,7 +38,7 @@ def class_cache_key(model_dir: Path, class_prompt: str, resolution: int, seed: i
 
 
 def ensure_class_images(model_dir: Path, images: ImageFolder, hp: DreamBoothHyperparameters,
-                        device: torch.device, precision: Any, log: JobLog) -> tuple[Path, ...]:
+                        device: torch.device, precision: Any, stop: StopRequest, log: JobLog) -> tuple[Path, ...]:
     own = images.class_images[: hp.num_class_images]
     missing = hp.num_class_images - len(own)
     if missing == 0:
@@ -53,7 +53,7 @@ def ensure_class_images(model_dir: Path, images: ImageFolder, hp: DreamBoothHype
         log(f"class images: {len(own)} from class_data_dir/, {len(cached)} cached in {folder}, {len(todo)} to "
             f"generate with the base model ('{images.class_prompt}')")
         if todo:
-            _generate(model_dir, images.class_prompt, todo, folder, hp, device, precision, log)
+            _generate(model_dir, images.class_prompt, todo, folder, hp, device, precision, stop, log)
     return own + tuple(sorted(_cached(folder, missing).values()))
 
 
@@ -70,20 +70,23 @@ def _cached(folder: Path, count: int) -> dict[int, Path]:
 
 
 def _generate(model_dir: Path, prompt: str, indices: list[int], folder: Path, hp: DreamBoothHyperparameters,
-              device: torch.device, precision: Any, log: JobLog) -> None:
-    import io
-
-    from fmtune.models.diffusion import generate, hash_seed, load_parts, pipeline_of
+              device: torch.device, precision: Any, stop: StopRequest, log: JobLog) -> None:
+    from fmtune.models.diffusion import generate, hash_seed, load_parts, pipeline_of, png_bytes
 
     pipeline = pipeline_of(load_parts(model_dir, device), "preview")
     try:
         for done, index in enumerate(indices, 1):
-            with precision.autocast(device):
-                image, = generate(pipeline, prompt, [hash_seed(hp.seed, index)], hp.resolution,
-                                  steps=CLASS_IMAGE_STEPS)
-            data = io.BytesIO()
-            image.save(data, format="PNG")
-            write_file_atomically(folder / f"class-{index:05d}.png", data.getvalue())
+            if stop.requested:  # the images made so far stay cached: a resumed job makes only the rest
+                raise JobStopped(stop, f"while generating class images ({done - 1} of {len(indices)} made and "
+                                       "cached); nothing was trained yet")
+            try:
+                with precision.autocast(device):
+                    image, = generate(pipeline, prompt, [hash_seed(hp.seed, index)], hp.resolution)
+            except torch.OutOfMemoryError:
+                raise UserError(f"out of device memory generating class images at {hp.resolution}px ({done - 1} made "
+                                "and cached, kept for the next run): put class images in class_data_dir/, lower "
+                                "num_class_images or the resolution, or use precision=bf16.") from None
+            write_file_atomically(folder / f"class-{index:05d}.png", png_bytes(image))
             if done % 10 == 0 or done == len(indices):
                 log(f"class images: generated {done}/{len(indices)}")
     finally:

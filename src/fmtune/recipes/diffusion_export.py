@@ -64,10 +64,20 @@ def save_lora_files(parts: DiffusionParts, folder: Path, job_name: str, rank: in
     StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=unet, text_encoder_lora_layers=text,
                                               weight_name=LORA_FILE, safe_serialization=True)
     kohya = to_kohya(load_file(folder / LORA_FILE))
-    metadata = {"ss_network_module": "networks.lora", "ss_network_dim": str(rank), "ss_network_alpha": str(rank),
-                "ss_v2": "True", "ss_base_model_version": "sd_v2", "ss_resolution": f"({resolution}, {resolution})",
-                "ss_output_name": job_name, "modelspec.architecture": "stable-diffusion-v2/lora"}
-    save_file(kohya, folder / kohya_file_name(job_name), metadata=metadata)
+    save_file(kohya, folder / kohya_file_name(job_name), metadata=kohya_metadata(parts, job_name, rank, resolution))
+
+
+def kohya_metadata(parts: DiffusionParts, job_name: str, rank: int, resolution: int) -> dict[str, str]:
+    """The sd-scripts metadata WebUIs read: the SD version (AUTOMATIC1111 hides LoRAs of another version) and
+    v-parameterisation. SD 2.x has OpenCLIP's text encoder, whose activation is gelu (SD 1.x's CLIP: quick_gelu)."""
+    v2 = parts.text_encoder.config.hidden_act == "gelu"
+    v_prediction = parts.prediction_type == "v_prediction"
+    architecture = ("stable-diffusion-v2-768-v" if v_prediction else "stable-diffusion-v2-512") if v2 else (
+        "stable-diffusion-v1")
+    return {"ss_network_module": "networks.lora", "ss_network_dim": str(rank), "ss_network_alpha": str(rank),
+            "ss_v2": str(v2), "ss_v_parameterization": str(v_prediction),
+            "ss_base_model_version": "sd_v2" if v2 else "sd_v1", "ss_resolution": f"({resolution}, {resolution})",
+            "ss_output_name": job_name, "modelspec.architecture": f"{architecture}/lora"}
 
 
 def to_kohya(diffusers_lora: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from fmtune.atomic import write_file_atomically
 from fmtune.config.dreambooth import DreamBoothHyperparameters
 from fmtune.data.images import ImageFolder, load_training_image
 from fmtune.errors import UserError
@@ -37,9 +38,10 @@ from fmtune.models.diffusion import (
     load_parts,
     make_trainable,
     pipeline_of,
+    png_bytes,
     quiet_diffusers,
 )
-from fmtune.models.fid import frechet_distance, inception_features, load_inception
+from fmtune.models.fid import frechet_distance, inception_features, load_inception, probe_inception
 from fmtune.models.loading import quiet_libraries, training_device
 from fmtune.models.source import is_pipeline, materialize
 from fmtune.recipes.class_images import ensure_class_images
@@ -47,7 +49,7 @@ from fmtune.recipes.diffusion_export import save_diffusion_outputs
 from fmtune.recipes.diffusion_memory import plan_diffusion_memory
 from fmtune.recipes.lifecycle import recipe_main
 from fmtune.tasks.text_to_image import read_images
-from fmtune.training.checkpoint import TrainState, latest_checkpoint, load_checkpoint, save_checkpoint
+from fmtune.training.checkpoint import TrainState, latest_checkpoint, load_checkpoint, load_extra, save_checkpoint
 from fmtune.training.distributed import init_distributed
 from fmtune.training.joblog import JobLog
 from fmtune.training.progress import Progress
@@ -110,11 +112,13 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
     if not is_pipeline(model_dir):
         raise UserError(f"{model_dir}: no model_index.json, so it is not a diffusers pipeline folder "
                         "(Stable Diffusion in diffusers layout: unet/, vae/, text_encoder/, tokenizer/, scheduler/).")
-    class_images = ensure_class_images(model_dir, images, hp, device, precision, log) \
-        if hp.with_prior_preservation else ()
-    inception = load_inception(device) if hp.compute_fid else None  # a damaged file fails here, not after training
+    # Everything that can refuse the run comes before any expensive work (class images, training).
     targets = _unet_targets(job)
     checkpointing = plan_diffusion_memory(model_dir, hp, device, targets, precision.dtype is not None, log)
+    if hp.compute_fid:
+        probe_inception(device)
+    class_images = ensure_class_images(model_dir, images, hp, device, precision, stop, log) \
+        if hp.with_prior_preservation else ()
 
     parts = load_parts(model_dir, device)
     torch.manual_seed(hp.seed)  # LoRA's initial weights; every later draw has a generator of its own
@@ -131,10 +135,12 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
         + f"; {examples.steps_per_epoch} steps per epoch, {examples.total_steps} steps in all; resolution "
           f"{hp.resolution}")
     training = DreamBoothTraining(job, layout, log, stop, parts, trainable, examples, device, precision)
-    training.run(resume)
-    if inception is not None:
-        training.fid(inception)
+    steps = training.run(resume)
+    # the trained weights are saved first: a failure in what follows (out of memory, a stop) loses nothing
     save_diffusion_outputs(job, model_dir, parts, images.instance_prompt, layout, log)
+    training.previews(steps, final=True)
+    if hp.compute_fid:
+        training.fid(load_inception(device))
 
 
 FID_SEED = 1000  # generated images for FID: seeds seed + 1000 + i, apart from the previews' seed + i
@@ -201,7 +207,7 @@ class DreamBoothTraining:
         hp = self.hp = examples.hp
         self.optimizer = torch.optim.AdamW(trainable, lr=hp.learning_rate, betas=(hp.adam_beta1, hp.adam_beta2),
                                            weight_decay=hp.adam_weight_decay, eps=hp.adam_epsilon)
-        self.scheduler = get_scheduler(hp.lr_scheduler, self.optimizer, num_warmup_steps=0,
+        self.scheduler = get_scheduler(hp.lr_scheduler, self.optimizer, num_warmup_steps=hp.lr_warmup_steps,
                                        num_training_steps=examples.total_steps)
         self.scaler = torch.amp.GradScaler("cuda") if precision.dtype == torch.float16 else None
         self.model = parts.modules()  # what checkpoints save and restore: the trainable weights under it
@@ -218,11 +224,14 @@ class DreamBoothTraining:
                 found["class"] = encode_prompts(self.parts, [images.class_prompt or ""], self.device)
         return found
 
-    def run(self, resume: bool) -> None:
+    def run(self, resume: bool) -> int:
+        """Train to the last step (or from the last checkpoint to it); return the steps done."""
         state = TrainState()
         checkpoint = latest_checkpoint(self.layout.checkpoints) if resume else None
         if checkpoint is not None:
             state, _ = load_checkpoint(checkpoint, self.model, self.optimizer, self.scheduler)
+            if self.scaler is not None and "scaler" in (extra := load_extra(checkpoint)):
+                self.scaler.load_state_dict(extra["scaler"])  # fp16: the loss scale goes on where it was
             self.log(f"resumed from {checkpoint.name}: step {state.global_step} of {self.examples.total_steps}")
         elif resume:
             self.log("no complete checkpoint yet: starting from the beginning")
@@ -242,7 +251,7 @@ class DreamBoothTraining:
             state.epoch, state.step, state.loss_sum, state.loss_tokens = state.epoch + 1, 0, 0.0, 0
         if hp.checkpoint_steps == -1 or state.global_step % hp.checkpoint_steps:
             self._save(state, "end of training")
-        self.previews(state.global_step, final=True)
+        return state.global_step
 
     def _train_epoch(self, state: TrainState) -> None:
         groups = self.examples.step_groups(state.epoch)
@@ -250,13 +259,13 @@ class DreamBoothTraining:
         progress = Progress(len(groups), f"epoch {state.epoch}/{self.examples.epochs}", done=state.step)
         self._train_mode()
         for group in todo:
+            lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses (the scheduler moves it after)
             loss = self._step(group, state)
             state.loss_sum += loss
             state.loss_tokens += 1  # the epoch's loss is the mean of its steps' losses
             state.step += 1
             state.global_step += 1
             progress.step(loss=loss, tokens=0)
-            lr = self.scheduler.get_last_lr()[0]
             self.log(f"step={state.global_step}/{self.examples.total_steps}, loss={loss:.6f}, lr={lr:.3g}")
             record_step(self.layout.steps, {"epoch": state.epoch, "step": state.global_step, "loss": loss,
                                             "learning_rate": lr})
@@ -361,7 +370,9 @@ class DreamBoothTraining:
             self.parts.text_encoder.train()
 
     def _save(self, state: TrainState, reason: str) -> None:
-        path = save_checkpoint(self.layout.checkpoints, state, self.model, self.optimizer, self.scheduler, None)
+        extra = {"scaler": self.scaler.state_dict()} if self.scaler is not None else None
+        path = save_checkpoint(self.layout.checkpoints, state, self.model, self.optimizer, self.scheduler, None,
+                               extra=extra)
         self.log(f"checkpoint {path.name} ({reason})")
 
     def previews(self, step: int, final: bool = False) -> None:
@@ -375,12 +386,10 @@ class DreamBoothTraining:
         seeds = [hp.seed + i for i in range(hp.num_validation_images)]
         with self.precision.autocast(self.device):
             images = generate(pipeline_of(self.parts, "preview"), prompt, seeds, hp.resolution)
-        folder = self.layout.previews
-        folder.mkdir(parents=True, exist_ok=True)
         paths = []
         for seed, image in zip(seeds, images, strict=True):
-            path = folder / f"step-{step:06d}-seed-{seed}.png"
-            image.save(path)
+            path = self.layout.previews / f"step-{step:06d}-seed-{seed}.png"
+            write_file_atomically(path, png_bytes(image))
             paths.append(path)
         self._train_mode()
         label = "final previews" if final else "previews"

@@ -10,6 +10,7 @@ gives each image as nested RGB arrays (H x W x 3); `application/json;jpeg` as a 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -20,14 +21,19 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from fmtune.models.diffusion import DEFAULT_STEPS, GUIDANCE_SCALE
 from fmtune.serve.app import TEXT_TYPES, endpoint_app, json_body, pick_model
 from fmtune.serve.engine import Overloaded
-from fmtune.serve.image_engine import DEFAULT_GUIDANCE, DEFAULT_STEPS, ImageEngine, ImageJob, ServedImageModel
+from fmtune.serve.image_engine import ImageEngine, ImageJob, OutOfMemory, ServedImageModel
 from fmtune.serve.protocol import ApiError, ImageGenerationRequest, TextToImageRequest, parse_json, validate
 
 ROUTES = ("/invocations", "/v1/images/generations", "/v1/models", "/health", "/metrics", "/openapi.json")
 BODY_MODELS = (TextToImageRequest, ImageGenerationRequest)
 JSON_ARRAYS, JSON_JPEG = "application/json", "application/json;jpeg"
+# Nested RGB arrays cost ~4 bytes of JSON per channel value; JumpStart's notebooks raise its response limit to
+# 20 MB (MMS_MAX_RESPONSE_SIZE) for them. Bigger answers are refused before any image is made.
+MAX_ARRAY_RESPONSE_BYTES = 20_000_000
+ARRAY_BYTES_PER_VALUE = 4
 SIZE = re.compile(r"(\d+)x(\d+)")
 
 
@@ -42,8 +48,11 @@ def create_image_app(engine: ImageEngine) -> FastAPI:
         job = image_job(engine, prompts, negative_prompts(body.prompt, body.negative_prompt), body.width,
                         body.height, body.num_inference_steps, body.guidance_scale, body.num_images_per_prompt,
                         body.seed)
+        if accept == JSON_ARRAYS:
+            refuse_huge_arrays(job)
         images = await generate(engine, pick_model(engine, body.model), job)
-        encoded = [encode_image(image, accept) for image in images]
+        # encoding megapixels is seconds of CPU: off the event loop, which keeps answering meanwhile
+        encoded = await asyncio.to_thread(lambda: [encode_image(image, accept) for image in images])
         answer = {"generated_image": encoded[0]} if single else {"generated_images": encoded}
         return JSONResponse({**answer, "prompt": body.prompt}, media_type=accept)
 
@@ -57,8 +66,8 @@ def create_image_app(engine: ImageEngine) -> FastAPI:
         job = image_job(engine, [body.prompt], [body.negative_prompt] if body.negative_prompt else None, width,
                         height, body.num_inference_steps, body.guidance_scale, body.n, body.seed)
         images = await generate(engine, pick_model(engine, body.model), job)
-        return {"created": int(time.time()),
-                "data": [{"b64_json": image_base64(image, body.output_format)} for image in images]}
+        encoded = await asyncio.to_thread(lambda: [image_base64(image, body.output_format) for image in images])
+        return {"created": int(time.time()), "data": [{"b64_json": b64} for b64 in encoded]}
 
     return app
 
@@ -121,7 +130,7 @@ def image_job(engine: ImageEngine, prompts: list[str], negatives: list[str] | No
         raise ApiError(422, "prompt: give a string or a non-empty list of strings.", param="prompt")
     # a request that names no step count (a plain-text prompt) gets the default, within this endpoint's cap
     steps = steps or min(DEFAULT_STEPS, settings.max_inference_steps)
-    guidance = DEFAULT_GUIDANCE if guidance is None else guidance
+    guidance = GUIDANCE_SCALE if guidance is None else guidance
     job = ImageJob(prompts, negatives, width or engine.default_size, height or engine.default_size, steps, guidance,
                    per_prompt, seed)
     for param, value in (("width", job.width), ("height", job.height)):
@@ -148,11 +157,22 @@ def parse_size(size: str | None) -> tuple[int | None, int | None]:
     return int(match[1]), int(match[2])
 
 
+def refuse_huge_arrays(job: ImageJob) -> None:
+    size = job.count * job.width * job.height * 3 * ARRAY_BYTES_PER_VALUE
+    if size > MAX_ARRAY_RESPONSE_BYTES:
+        raise ApiError(413, f"{job.count} image(s) of {job.width}x{job.height} as nested RGB arrays would be about "
+                            f"{size / 1e6:.0f} MB of JSON (at most {MAX_ARRAY_RESPONSE_BYTES / 1e6:.0f} MB); send "
+                            f"Accept: {JSON_JPEG} (base64 JPEG) or ask for fewer or smaller images.",
+                       param="num_images_per_prompt", code="response_too_large")
+
+
 async def generate(engine: ImageEngine, served: ServedImageModel, job: ImageJob) -> list[Any]:
     try:
         return await engine.generate(served, job)
     except Overloaded as err:
         raise ApiError(429, str(err), kind="rate_limit_error", code="too_many_requests") from None
+    except OutOfMemory as err:
+        raise ApiError(503, str(err), kind="server_error", code="out_of_memory") from None
 
 
 def encode_image(image: Any, accept: str) -> Any:

@@ -18,8 +18,9 @@ from fmtune.serve.engine import Overloaded, check_adapter_names, default_served_
 from fmtune.serve.metrics import Metrics
 from fmtune.serve.settings import ServeSettings
 
-DEFAULT_STEPS = 50  # JumpStart's and diffusers' default denoising steps
-DEFAULT_GUIDANCE = 7.5
+
+class OutOfMemory(Exception):
+    """A generation ran out of device memory (the request was too big for this machine now)."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,6 @@ class ServedImageModel:
 
     name: str
     adapter: str | None  # None: the base
-    path: Path
 
 
 @dataclass(frozen=True)
@@ -74,16 +74,16 @@ class ImageEngine:
         settings = (settings or ServeSettings()).check()
         quiet_diffusers()
         path = model_dir(reference)
-        adapter_dirs = {name: adapter_dir(ref) for name, ref in (adapters or {}).items()}
+        adapter_dirs = {name: adapter_dir(ref, kind="diffusion") for name, ref in (adapters or {}).items()}
         base_name = settings.served_model_name or default_served_name(reference)
         check_adapter_names(base_name, adapter_dirs)
         device = training_device()
         dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
         pipeline = load_pipeline(path, device, dtype)
         for name, folder in adapter_dirs.items():
-            pipeline.load_lora_weights(folder, weight_name=LORA_FILE, adapter_name=name)
-        served = {name: ServedImageModel(name, name, folder) for name, folder in adapter_dirs.items()}
-        return cls(pipeline, ServedImageModel(base_name, None, path), served, settings, trained_size(path, pipeline))
+            load_adapter(pipeline, name, folder)
+        served = {name: ServedImageModel(name, name) for name in adapter_dirs}
+        return cls(pipeline, ServedImageModel(base_name, None), served, settings, trained_size(path, pipeline))
 
     def model_names(self) -> list[str]:
         return [self.base.name, *self.adapters]
@@ -119,13 +119,31 @@ class ImageEngine:
         generators = None
         if job.seed is not None:
             generators = [torch.Generator(device="cpu").manual_seed(job.seed + i) for i in range(job.count)]
-        with torch.inference_mode():
-            images = pipeline(prompt=job.prompts, negative_prompt=job.negative_prompts, width=job.width,
-                              height=job.height, num_inference_steps=job.steps, guidance_scale=job.guidance_scale,
-                              num_images_per_prompt=job.per_prompt, generator=generators).images
+        try:
+            with torch.inference_mode():
+                images = pipeline(prompt=job.prompts, negative_prompt=job.negative_prompts, width=job.width,
+                                  height=job.height, num_inference_steps=job.steps,
+                                  guidance_scale=job.guidance_scale, num_images_per_prompt=job.per_prompt,
+                                  generator=generators).images
+        except torch.OutOfMemoryError:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()  # the next request starts with the memory this one held
+            raise OutOfMemory(f"{job.count} image(s) of {job.width}x{job.height} did not fit in the device's memory "
+                              "now; ask for fewer or smaller images.") from None
         self.generated += len(images)
         self.metrics.inc("fmtune_images_generated_total", len(images), model=served.name)
         return list(images)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def load_adapter(pipeline: Any, name: str, folder: Path) -> None:
+    """A LoRA in diffusers' format on the pipeline, as adapter `name`; one made for another model is refused."""
+    from fmtune.errors import UserError
+
+    try:
+        pipeline.load_lora_weights(folder, weight_name=LORA_FILE, adapter_name=name)
+    except (ValueError, RuntimeError, KeyError) as err:  # diffusers' and torch's words for mismatched shapes/keys
+        raise UserError(f"adapter '{name}' ({folder}): its LoRA does not fit this pipeline ({err}). Was it trained on "
+                        "another base model?") from None

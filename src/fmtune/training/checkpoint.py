@@ -100,10 +100,12 @@ def save_checkpoint(
     scheduler: Any,
     best_weights: dict[str, torch.Tensor] | None,
     write: bool = True,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write checkpoint `step-<global_step>` atomically; older ones beyond the last two are pruned.
 
-    Every process calls this (gathering sharded state is collective); only the one with `write` writes."""
+    Every process calls this (gathering sharded state is collective); only the one with `write` writes. `extra`:
+    a recipe's own state (plain tensors and numbers, e.g. a GradScaler's), read back by `load_extra`."""
     weights = trainable_state(model)
     optimizer_state = _optimizer_state(model, optimizer)
     final = directory / f"step-{state.global_step:08d}"
@@ -117,6 +119,8 @@ def save_checkpoint(
         torch.save(optimizer_state, staging / "optimizer.pt")
         torch.save(scheduler.state_dict(), staging / "scheduler.pt")
         torch.save(_rng_state(), staging / "rng.pt")
+        if extra is not None:
+            torch.save(extra, staging / "extra.pt")
         (staging / "state.json").write_text(json.dumps(asdict(state)))
         (staging / COMPLETE_MARKER).write_text("ok\n")
     for old in complete_checkpoints(directory)[:-KEEP_LAST]:
@@ -152,6 +156,12 @@ def load_checkpoint(
     _set_rng_state(torch.load(path / "rng.pt", weights_only=True))
     best = load_file(path / "best.safetensors") if (path / "best.safetensors").exists() else None
     return TrainState(**json.loads((path / "state.json").read_text())), best
+
+
+def load_extra(path: Path) -> dict[str, Any]:
+    """The recipe's own state saved with checkpoint `path` ({} when it saved none)."""
+    extra = path / "extra.pt"
+    return torch.load(extra, weights_only=True) if extra.exists() else {}
 
 
 def _rng_state() -> dict[str, Any]:
