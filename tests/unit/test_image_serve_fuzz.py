@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
-from schemathesis import GenerationMode
 from starlette.testclient import TestClient
 
 from fmtune.catalog import get_card
@@ -17,9 +14,10 @@ from fmtune.serve.image_app import create_image_app
 from fmtune.serve.image_engine import ImageEngine
 from fmtune.serve.settings import ServeSettings
 
+from ..fuzz_support import fuzz_every_operation
+
 API_KEY = "fuzz-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
-MAX_EXAMPLES = 25  # per operation and generation mode
 BODY_ROUTES = {"POST /invocations": "TextToImageRequest", "POST /v1/images/generations": "ImageGenerationRequest"}
 
 
@@ -51,23 +49,8 @@ def test_the_schema_describes_every_route_and_its_body(app, schema):
         "type": "integer", "minimum": 8, "multipleOf": 8}
 
 
-def fuzz(operation, mode: GenerationMode) -> None:
-    @given(case=operation.as_strategy(generation_mode=mode))
-    @hypothesis_settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-                         suppress_health_check=list(HealthCheck))
-    def send(case) -> None:
-        response = case.call(headers=AUTH)
-        assert response.status_code < 500, f"{case.as_curl_command()}\n-> {response.status_code} {response.text}"
-
-    send()
-
-
 def test_no_generated_request_gets_a_server_error(app, schema):
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        has_body = operation.label in BODY_ROUTES
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if has_body else (GenerationMode.POSITIVE,):
-            fuzz(operation, mode)
+    fuzz_every_operation(schema, BODY_ROUTES, AUTH)
     with TestClient(app) as client:
         assert client.get("/health").json() == {"status": "ok"}
         answer = client.post("/invocations", headers=AUTH, json={"prompt": "a cat", "width": 16, "height": 8})

@@ -8,18 +8,15 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
-from schemathesis import GenerationMode
 from starlette.testclient import TestClient
 
 from fmtune.serve.app import create_app
 from fmtune.serve.engine import Engine
 
+from ..fuzz_support import fuzz_every_operation
 from ..serve_support import API_KEY, build_tiny_llama, settings
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
-MAX_EXAMPLES = 25  # per operation and generation mode
 BODY_ROUTES = {"POST /v1/completions": "CompletionRequest", "POST /v1/chat/completions": "ChatRequest",
                "POST /invocations": "TextGenerationRequest"}
 
@@ -49,23 +46,8 @@ def test_the_schema_describes_every_route_and_its_body(app, schema):
     assert {"maximum": 2} .items() <= fields["temperature"]["anyOf"][0].items()
 
 
-def fuzz(operation, mode: GenerationMode) -> None:
-    @given(case=operation.as_strategy(generation_mode=mode))
-    @hypothesis_settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-                         suppress_health_check=list(HealthCheck))
-    def send(case) -> None:
-        response = case.call(headers=AUTH)
-        assert response.status_code < 500, f"{case.as_curl_command()}\n-> {response.status_code} {response.text}"
-
-    send()
-
-
 def test_no_generated_request_gets_a_server_error(app, schema):
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        has_body = operation.label in BODY_ROUTES
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if has_body else (GenerationMode.POSITIVE,):
-            fuzz(operation, mode)
+    fuzz_every_operation(schema, BODY_ROUTES, AUTH)
     with TestClient(app) as client:
         assert client.get("/health").json() == {"status": "ok"}
         response = client.post("/v1/completions", headers=AUTH, json={"prompt": "Hello", "max_tokens": 2})
