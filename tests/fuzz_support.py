@@ -32,3 +32,15 @@ def _fuzz(operation, mode: GenerationMode, headers: dict[str, str]) -> None:
         assert response.status_code < 500, f"{case.as_curl_command()}\n-> {response.status_code} {response.text}"
 
     send()
+
+
+def assert_schema_describes(app, schema, body_routes: dict[str, str]) -> dict:
+    """Every endpoint's common routes and each body route's model are in its OpenAPI document (returned)."""
+    labels = {operation.ok().label for operation in schema.get_all_operations()}
+    assert labels >= {"GET /health", "GET /metrics", "GET /v1/models", *body_routes}
+    document = app.openapi()
+    for label, model in body_routes.items():
+        method, path = label.lower().split()
+        body = document["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+        assert f"#/components/schemas/{model}" in str(body)
+    return document

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from fmtune.serve.app import create_app
 from fmtune.serve.engine import Engine
 
-from ..fuzz_support import fuzz_every_operation
+from ..fuzz_support import assert_schema_describes, fuzz_every_operation
 from ..serve_support import API_KEY, build_tiny_llama, settings
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -35,13 +35,7 @@ def schema(app):
 
 
 def test_the_schema_describes_every_route_and_its_body(app, schema):
-    labels = {operation.ok().label for operation in schema.get_all_operations()}
-    assert labels >= {"GET /health", "GET /metrics", "GET /v1/models", *BODY_ROUTES}
-    document = app.openapi()
-    for label, model in BODY_ROUTES.items():
-        method, path = label.lower().split()
-        body = document["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
-        assert f"#/components/schemas/{model}" in str(body)
+    document = assert_schema_describes(app, schema, BODY_ROUTES)
     fields = document["components"]["schemas"]["TextGenerationParameters"]["properties"]
     assert {"maximum": 2} .items() <= fields["temperature"]["anyOf"][0].items()
 
