@@ -187,7 +187,7 @@ def test_an_adapter_of_another_kind_is_refused_by_name(tmp_path):
     peft.mkdir()
     (peft / "adapter_config.json").write_text("{}")
     with pytest.raises(UserError, match=r"adapter '.*llm-adapter' is neither a folder with "
-                                        r"pytorch_lora_weights\.safetensors \(a Stable Diffusion LoRA\)"):
+                                        r"pytorch_lora_weights\.safetensors .*a Stable Diffusion LoRA is needed"):
         ImageEngine.load(resolve_source(SD, tiny_random=True).location, {"x": str(peft)}, SETTINGS)
 
 

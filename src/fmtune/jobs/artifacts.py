@@ -59,8 +59,8 @@ def adapter_dir(reference: str, kind: str = "peft") -> Path:
             require_safe_weights(folder, "adapter")
             return folder
     raise UserError(
-        f"adapter '{reference}' is neither a folder with {marker} ({what}) nor a finished job (name or folder) "
-        "with such an adapter/ folder."
+        f"adapter '{reference}' is neither a folder with {marker} nor a finished job (name or folder) with an "
+        f"adapter/ folder holding it ({what} is needed here)."
     )
 
 
