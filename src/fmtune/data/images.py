@@ -6,7 +6,8 @@ one folder of instance images (.png/.jpg/.jpeg) with `dataset_info.json` {"insta
 mislabelled file is named here, not mid-training), sizes are read from the headers first (an absurdly large
 image is refused without decoding it), and the prompts are checked against the settings that need them.
 `load_training_image` is the one way an image becomes a training example: EXIF orientation, RGB, resize of the
-short side to the resolution, centre or random crop.
+short side to the resolution (`resized_training_image`, which a recipe may keep), centre or random crop
+(`crop_training_image`).
 """
 
 from __future__ import annotations
@@ -79,6 +80,13 @@ def read_image_folder(folder: Path, *, resolution: int, with_prior_preservation:
 def load_training_image(path: Path, resolution: int, *, center_crop: bool, rng: random.Random) -> Image:
     """The image as training sees it: EXIF orientation applied, RGB, short side resized to `resolution`
     (Lanczos), then a centre crop or a random one (from `rng`, so that a resumed run crops the same)."""
+    return crop_training_image(resized_training_image(path, resolution), resolution, center_crop=center_crop,
+                               rng=rng)
+
+
+def resized_training_image(path: Path, resolution: int) -> Image:
+    """The decoded image, EXIF orientation applied, RGB, its short side resized to `resolution` (Lanczos): what
+    every crop of it starts from, so a recipe can decode each file once."""
     from PIL import Image, ImageOps
 
     with Image.open(path) as opened:
@@ -86,8 +94,12 @@ def load_training_image(path: Path, resolution: int, *, center_crop: bool, rng: 
     width, height = image.size
     scale = resolution / min(width, height)
     size = (max(resolution, round(width * scale)), max(resolution, round(height * scale)))
-    image = image.resize(size, Image.Resampling.LANCZOS)
-    spare_x, spare_y = size[0] - resolution, size[1] - resolution
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
+def crop_training_image(image: Image, resolution: int, *, center_crop: bool, rng: random.Random) -> Image:
+    """A `resolution` square of a resized image: its centre, or a place drawn from `rng`."""
+    spare_x, spare_y = image.width - resolution, image.height - resolution
     left, top = (spare_x // 2, spare_y // 2) if center_crop else (rng.randint(0, spare_x), rng.randint(0, spare_y))
     return image.crop((left, top, left + resolution, top + resolution))
 

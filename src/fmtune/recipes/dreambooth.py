@@ -25,7 +25,7 @@ import torch
 
 from fmtune.atomic import write_file_atomically
 from fmtune.config.dreambooth import DreamBoothHyperparameters
-from fmtune.data.images import ImageFolder, load_training_image
+from fmtune.data.images import ImageFolder, crop_training_image, load_training_image, resized_training_image
 from fmtune.errors import UserError
 from fmtune.jobs.config import JobConfig
 from fmtune.jobs.layout import JobLayout
@@ -143,6 +143,7 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
         training.fid(load_inception(device))
 
 
+RESIZED_CACHE_BYTES = 256 << 20  # beyond it (hundreds of class images at 1024 px) images are decoded each step
 FID_SEED = 1000  # generated images for FID: seeds seed + 1000 + i, apart from the previews' seed + i
 
 
@@ -159,6 +160,9 @@ class Examples:
 
     def __init__(self, images: ImageFolder, class_images: tuple[Path, ...], hp: DreamBoothHyperparameters):
         self.images, self.class_images, self.hp = images, class_images, hp
+        # each file decoded and resized once (crops differ by epoch), up to RESIZED_CACHE_BYTES of pixels
+        self._resized: dict[Path, Any] = {}
+        self._cached_bytes = 0
         self.length = max(len(images.instance_images), len(class_images))
         batches = math.ceil(self.length / hp.batch_size)
         self.steps_per_epoch = math.ceil(batches / hp.gradient_accumulation_steps)
@@ -173,13 +177,23 @@ class Examples:
         batches = [order[i : i + size] for i in range(0, len(order), size)]
         return [batches[i : i + accumulation] for i in range(0, len(batches), accumulation)]
 
+    def _resized_image(self, path: Path) -> Any:
+        if path in self._resized:
+            return self._resized[path]
+        image = resized_training_image(path, self.hp.resolution)
+        size = image.width * image.height * 3
+        if self._cached_bytes + size <= RESIZED_CACHE_BYTES:
+            self._resized[path] = image
+            self._cached_bytes += size
+        return image
+
     def pixels(self, indices: list[int], epoch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Instance (and class) images of a micro-batch as [-1, 1] tensors."""
         def load(paths: tuple[Path, ...], kind: str) -> torch.Tensor:
             tensors = []
             for i in indices:
                 rng = random.Random(f"{self.hp.seed}-{kind}-{epoch}-{i}")
-                image = load_training_image(paths[i % len(paths)], self.hp.resolution,
+                image = crop_training_image(self._resized_image(paths[i % len(paths)]), self.hp.resolution,
                                             center_crop=self.hp.center_crop, rng=rng)
                 tensors.append(_to_tensor(image))
             return torch.stack(tensors)
