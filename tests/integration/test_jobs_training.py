@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from fmtune.cli.main import main
+from fmtune.jobs.metrics import read_metrics
 
 from ..conftest import SAMPLES
 
 pytestmark = pytest.mark.slow
 
-SETTINGS = ["-H", "instruction_tuned=True", "-H", "epoch=1", "-H", "max_train_samples=16", "-H", "max_val_samples=4",
+SETTINGS = ["-H", "instruction_tuned=True", "-H", "epoch=1", "-H", "max_train_samples=24", "-H", "max_val_samples=4",
             "-H", "max_input_length=64", "-H", "per_device_train_batch_size=1", "-H", "per_device_eval_batch_size=4",
             "-H", "checkpoint_steps=2", "-H", "learning_rate=0.0005"]
 
@@ -71,6 +72,11 @@ def test_detach_kill_resume_stop_resume_completes(capfd, embedded_model_dir, fmt
     code, out, _ = cli(capfd, "jobs", "resume", name, "--detach")
     assert (code, out) == (0, f"{name}\n")
     wait_until(lambda: log.read_text().count("resumed from step-") == 1, "the resumed run to start")
+    # Stop once the resumed run has trained a step (steps.jsonl), not merely started: a stop before its first
+    # step has nothing new to checkpoint (that case is tested in test_checkpoint_resume.py).
+    resumed_at = int(log.read_text().split("resumed from step-")[1].split(":")[0])
+    wait_until(lambda: any(r["step"] > resumed_at for r in read_metrics(job_dir / "steps.jsonl")),
+               "a step of the resumed run")
     code, out, _ = cli(capfd, "jobs", "stop", name)
     assert code == 0 and f"{name}: Stopped" in out
     assert "stopped by SIGTERM" in log.read_text() and "(stop requested)" in log.read_text()
@@ -87,6 +93,9 @@ def test_detach_kill_resume_stop_resume_completes(capfd, embedded_model_dir, fmt
     assert log.read_text().count("resumed from step-") == 2
     records = [json.loads(line) for line in (job_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [0, 1]  # one run's worth, however many restarts
+    steps = [json.loads(line)["step"] for line in (job_dir / "steps.jsonl").read_text().splitlines()]
+    last = int(complete_checkpoints(job_dir)[-1].removeprefix("step-"))
+    assert steps == list(range(1, last + 1))  # each step once, though the run was killed and stopped
 
     code, out, _ = cli(capfd, "jobs", "logs", name, "--follow")  # a finished job: prints and ends
     assert code == 0 and "eval_epoch_loss=" in out and out.count("resumed from step-") == 2
