@@ -22,7 +22,10 @@ $(STAMP): pyproject.toml Makefile
 demo: install
 	$(BIN)/python -m fmtune.demo
 
+# Studio's browser tests need Chromium: Debian's package, installed here when missing (as root; elsewhere, install
+# it yourself). Playwright's own browser download is never used: it fails offline.
 test: install
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	$(BIN)/python -m pytest -q
 
 # fmtune vs TRL SFTTrainer vs HF Trainer+PEFT on the sample data (~10 min on 2 CPU cores; see bench/README.md).

@@ -96,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--negative-prompt")
 
     add_deploy_parsers(commands)
+    studio = commands.add_parser("studio", help="the web UI and REST API: pick a model, bring data, tune, watch, "
+                                                "deploy, compare")
+    studio.add_argument("--host", default="127.0.0.1", help="address to listen on (any but loopback needs a token)")
+    studio.add_argument("--port", type=int, default=8000)
+    studio.add_argument("--token", help="required to use Studio (default: $FMTUNE_STUDIO_TOKEN; none: loopback only)")
+    studio.add_argument("--data-root", dest="data_roots", action="append", default=[], metavar="DIR",
+                        help="a folder jobs may read local data from (repeatable; default: the working directory "
+                             "and FMTUNE_HOME)")
+    studio.add_argument("--max-upload-mb", type=float, default=1024, help="largest upload (a zip: what it extracts to)")
     return parser
 
 
@@ -208,12 +217,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from fmtune.catalog import get_card, search_cards
+    from fmtune.models.memory import card_memory_estimate
 
     if args.action == "show":
         if not args.model_id:
             raise UserError("usage: fmtune models show MODEL_ID")
         card = get_card(args.model_id)
-        memory = default_memory_estimate(card)
+        memory = card_memory_estimate(card, card.default_hyperparameters)
         if args.json:
             print(json.dumps({**card.to_dict(), "estimated_peak_memory": memory}, indent=2))
         else:
@@ -229,28 +239,6 @@ def cmd_models(args: argparse.Namespace) -> int:
         eula = " (EULA)" if card.eula_required else ""
         print(f"{card.model_id:<66} {card.display_name:<40} {card.task}{eula}")
     return 0
-
-
-def default_memory_estimate(card) -> str:
-    """Peak memory of a LoRA run with the card's default hyperparameters, one GPU (bf16) or CPU (fp32)."""
-    from fmtune.config.hyperparameters import parse_hyperparameters
-    from fmtune.models import memory
-
-    shape = memory.shape_for_card(card)
-    if shape is None:
-        return f"{card.parameters_billion:g}B parameters; no text-model estimate for {card.task} models"
-    hp = parse_hyperparameters(card.default_hyperparameters)
-    length = min(1024 if hp.max_input_length == -1 else hp.max_input_length, card.context_length)
-    trainable = memory.approximate_lora_parameters(shape, len(card.lora_target_modules), hp.lora_r)
-    lines = []
-    for device, bf16 in (("cuda", True), ("cpu", False)):
-        fmt = memory.weight_format(hp.quantization, bf16)
-        estimate = memory.estimate(shape, trainable=trainable, batch_size=hp.per_device_train_batch_size,
-                                   sequence_length=length, weight_format=fmt, bf16_activations=bf16, device_type=device,
-                                   gradient_checkpointing=hp.gradient_checkpointing == "True")
-        lines.append(f"{device} ({fmt}, batch {hp.per_device_train_batch_size} x {length} tokens): "
-                     f"{estimate.describe()}")
-    return f"{shape.parameters / 1e9:.2f}B parameters; " + " | ".join(lines)
 
 
 def cmd_hyperparameters(args: argparse.Namespace) -> int:
@@ -397,6 +385,24 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return serve_forever(args.model, adapters, settings, name=args.name)
 
 
+def cmd_studio(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from fmtune.studio.app import studio_app
+    from fmtune.studio.settings import StudioSettings, token_from_env
+
+    settings = StudioSettings(host=args.host, port=args.port, token=token_from_env(args.token),
+                              data_roots=tuple(Path(r) for r in args.data_roots),
+                              max_upload_bytes=int(args.max_upload_mb * (1 << 20))).check()
+    app = studio_app(settings)
+    shown = f"[{settings.host}]" if ":" in settings.host else settings.host
+    access = "token required" if settings.token else "no token: this machine only"
+    roots = ", ".join(str(r) for r in settings.data_roots)
+    print(f"fmtune Studio: http://{shown}:{settings.port}/ ({access}; data roots: {roots})", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    return 0
+
+
 def cmd_endpoints(args: argparse.Namespace) -> int:
     from fmtune.serve import list_endpoints, stop_endpoint
 
@@ -458,6 +464,7 @@ COMMANDS = {
     "jobs": cmd_jobs,
     "deploy": cmd_deploy,
     "endpoints": cmd_endpoints,
+    "studio": cmd_studio,
 }
 
 if __name__ == "__main__":

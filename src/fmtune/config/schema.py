@@ -73,7 +73,9 @@ class Schema:
         """One row per hyperparameter: name, type, default, range, meaning (for --help, docs and the UI)."""
         defaults = cls.defaults()
         return [{"name": f.name, "type": _type_name(f.type), "default": defaults[f.name], "accepted": _accepted(f),
-                 "description": f.metadata["doc"]} for f in fields(cls)]
+                 "description": f.metadata["doc"], "choices": _choices(f),
+                 "range": {k: f.metadata[k] for k in ("ge", "gt", "le", "lt") if f.metadata[k] is not None}}
+                for f in fields(cls)]
 
     @classmethod
     def parse(cls: type[S], values: Mapping[str, Any]) -> S:
@@ -211,6 +213,11 @@ def _in_range(x: float, meta: Mapping[str, Any]) -> bool:
         or (meta["le"] is not None and x > meta["le"])
         or (meta["lt"] is not None and x >= meta["lt"])
     )
+
+
+def _choices(spec: Any) -> list[str]:
+    """The values a form can offer as a list (booleans and closed choices); [] for free values."""
+    return ["True", "False"] if _type_name(spec.type) == "bool" else list(spec.metadata["choices"])
 
 
 def _accepted(spec: Any) -> str:

@@ -130,6 +130,38 @@ def render_with_assistant_spans(
     return render(messages, False), spans
 
 
+def encode_split(
+    records: Sequence[Any], mode: str, tokenizer: Any, max_length: int, *, workers: int | None = None,
+    chat_template: str | None = None, seq2seq: bool = False,
+) -> tuple[list[Encoded], EncodeStats]:
+    """One split's examples as the text recipes train on them: encoder-decoder pairs, or for decoders domain blocks,
+    prompt + completion, or chat (the recipes, the early data check and Studio's preview all call this)."""
+    if seq2seq:
+        return encode_in_workers(encode_seq2seq, tokenizer, records, workers, max_length)
+    if mode == "domain":
+        docs, stats = encode_in_workers(document_ids, tokenizer, records, workers)
+        return cut_blocks(docs, max_length), stats
+    if mode == "chat":
+        return encode_in_workers(encode_chat, tokenizer, records, workers, max_length, chat_template)
+    return encode_in_workers(encode_prompt_completion, tokenizer, records, workers, max_length)
+
+
+def learned_segments(tokenizer: Any, example: Encoded, *, seq2seq: bool = False) -> list[dict[str, Any]]:
+    """The example's text in runs of context (no loss) and learned tokens: what a person checks before training.
+    Encoder-decoders: the encoder input, then the target."""
+    if seq2seq:
+        return [{"text": tokenizer.decode(example.input_ids), "learned": False},
+                {"text": tokenizer.decode(example.labels), "learned": True}]
+    runs: list[tuple[bool, list[int]]] = []
+    for token, label in zip(example.input_ids, example.labels, strict=True):
+        learned = label != IGNORE_INDEX
+        if runs and runs[-1][0] == learned:
+            runs[-1][1].append(token)
+        else:
+            runs.append((learned, [token]))
+    return [{"text": tokenizer.decode(ids), "learned": learned} for learned, ids in runs]
+
+
 def encode_in_workers(
     fn: Callable[..., tuple[list[Any], EncodeStats]],
     tokenizer: Any,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +52,11 @@ def jumpstart_lines(epoch: int, train_loss: float | None, eval_loss: float) -> l
 
 
 def record_step(path: Path, record: dict[str, Any]) -> None:
-    """Append one optimizer step's record ({"epoch", "step", "loss", "learning_rate"}; "step" counts from the start
-    of training). A line cut by a crash is skipped by readers and dropped on resume."""
+    """Append one optimizer step's record ({"epoch", "step", "total_steps", "loss", "learning_rate"}; "step" counts
+    from the start of training, "total_steps" is the run's plan) stamped with its wall-clock "time" (progress and
+    ETA read it). A line cut by a crash is skipped by readers and dropped on resume."""
     with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+        f.write(json.dumps({**record, "time": round(time.time(), 3)}) + "\n")
 
 
 def keep_steps_through(path: Path, step: int) -> None:

@@ -35,21 +35,34 @@ def describe_job(record: JobRecord) -> dict[str, Any]:
     }
 
 
+class FileTail:
+    """The complete lines a growing file gained since the last read; a file replaced by a shorter one (a resume
+    rewrites steps.jsonl) is read again from its start."""
+
+    def __init__(self, path: Path):
+        self.path, self.offset, self.partial = path, 0, b""
+
+    def read(self, final: bool = False) -> list[str]:
+        data = b""
+        if self.path.exists():
+            if self.path.stat().st_size < self.offset:
+                self.offset, self.partial = 0, b""
+            with self.path.open("rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+            self.offset += len(data)
+        *complete, self.partial = (self.partial + data).split(b"\n")
+        if final and self.partial:
+            complete.append(self.partial)
+            self.partial = b""
+        return [line.decode("utf-8", errors="replace") for line in complete]
+
+
 def log_lines(name: str, follow: bool = False, poll: float = POLL_S) -> Iterator[str]:
     """The job's log, line by line; with `follow`, new lines as the job writes them, until it ends."""
-    path = _layout(name).logs
-    offset, partial = 0, b""
+    tail = FileTail(_layout(name).logs)
     for running in _while_running(name, follow, poll):
-        data = b""
-        if path.exists():
-            with path.open("rb") as f:
-                f.seek(offset)
-                data = f.read()
-            offset += len(data)
-        *complete, partial = (partial + data).split(b"\n")
-        yield from (line.decode("utf-8", errors="replace") for line in complete)
-        if not running and partial:
-            yield partial.decode("utf-8", errors="replace")
+        yield from tail.read(final=not running)
 
 
 def metric_records(name: str, follow: bool = False, poll: float = POLL_S) -> Iterator[dict[str, Any]]:

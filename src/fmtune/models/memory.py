@@ -19,7 +19,7 @@ not yet calibrated on a GPU: treat them as rough.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -296,3 +296,25 @@ def estimate_diffusion(
     return MemoryEstimate(weights=frozen_parameters * 4.0, trainable_states=trainable * 16.0,
                           activations=activations, runtime=RUNTIME_OVERHEAD.get(device_type, RUNTIME_OVERHEAD["cpu"]),
                           devices=1)
+
+
+def card_memory_estimate(card: Any, hyperparameters: Mapping[str, str]) -> str:
+    """Peak memory of a catalog model's LoRA run with these (JumpStart, string) hyperparameters, on one GPU (bf16)
+    and on the CPU (fp32): what `fmtune models show` and Studio's form show before a job starts."""
+    from fmtune.config.hyperparameters import parse_hyperparameters
+
+    shape = shape_for_card(card)
+    if shape is None:
+        return (f"{card.parameters_billion:g}B parameters; {card.task} jobs check their memory when they start, "
+                "before loading weights")
+    hp = parse_hyperparameters(hyperparameters)
+    length = min(1024 if hp.max_input_length == -1 else hp.max_input_length, card.context_length)
+    trainable = approximate_lora_parameters(shape, len(card.lora_target_modules), hp.lora_r)
+    lines = []
+    for device, bf16 in (("cuda", True), ("cpu", False)):
+        fmt = weight_format(hp.quantization, bf16)
+        peak = estimate(shape, trainable=trainable, batch_size=hp.per_device_train_batch_size, sequence_length=length,
+                        weight_format=fmt, bf16_activations=bf16, device_type=device,
+                        gradient_checkpointing=hp.gradient_checkpointing == "True")
+        lines.append(f"{device} ({fmt}, batch {hp.per_device_train_batch_size} x {length} tokens): {peak.describe()}")
+    return f"{shape.parameters / 1e9:.2f}B parameters; " + " | ".join(lines)

@@ -19,15 +19,7 @@ from fmtune.catalog.formats import chat_template_for, stop_strings_for
 from fmtune.config.hyperparameters import Hyperparameters
 from fmtune.data.batching import collate
 from fmtune.data.channels import Splits, cap, data_mode
-from fmtune.data.encode import (
-    IGNORE_INDEX,
-    Encoded,
-    cut_blocks,
-    document_ids,
-    encode_chat,
-    encode_in_workers,
-    encode_prompt_completion,
-)
+from fmtune.data.encode import IGNORE_INDEX, Encoded, encode_split
 from fmtune.data.packing import collate_packing, keeps_examples_apart, pack_examples, packed_model_inputs
 from fmtune.data.prompting import PromptFormat, end_of_turn_ids
 from fmtune.data.token_cache import cached, fingerprint
@@ -132,17 +124,10 @@ def encode_records(
     splits: Splits, mode: str, tokenizer: Any, max_length: int, hp: Hyperparameters, chat_template: str | None,
 ) -> tuple[tuple[list[Encoded], list[Encoded]], list[str]]:
     """Tokenize both splits (in `preprocessing_num_workers` processes); also return what is worth logging."""
-    workers = hp.preprocessing_num_workers
     encoded, notes = [], []
     for records in (splits.train, splits.validation):
-        if mode == "domain":
-            docs, _ = encode_in_workers(document_ids, tokenizer, records, workers)
-            encoded.append(cut_blocks(docs, max_length))
-            continue
-        if mode == "chat":
-            examples, stats = encode_in_workers(encode_chat, tokenizer, records, workers, max_length, chat_template)
-        else:
-            examples, stats = encode_in_workers(encode_prompt_completion, tokenizer, records, workers, max_length)
+        examples, stats = encode_split(records, mode, tokenizer, max_length, workers=hp.preprocessing_num_workers,
+                                       chat_template=chat_template)
         if stats.truncated:
             notes.append(f"{stats.truncated} of {stats.examples} examples were longer than max_input_length="
                          f"{max_length} and were truncated; {stats.dropped} had no response tokens left and were "

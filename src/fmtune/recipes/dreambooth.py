@@ -281,7 +281,8 @@ class DreamBoothTraining:
             state.global_step += 1
             progress.step(loss=loss, tokens=0)
             self.log(f"step={state.global_step}/{self.examples.total_steps}, loss={loss:.6f}, lr={lr:.3g}")
-            record_step(self.layout.steps, {"epoch": state.epoch, "step": state.global_step, "loss": loss,
+            record_step(self.layout.steps, {"epoch": state.epoch, "step": state.global_step,
+                                            "total_steps": self.examples.total_steps, "loss": loss,
                                             "learning_rate": lr})
             self._after_step(state)
         progress.close()

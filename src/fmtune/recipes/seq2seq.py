@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from fmtune.data.batching import collate_seq2seq
-from fmtune.data.encode import IGNORE_INDEX, encode_in_workers, encode_seq2seq
+from fmtune.data.encode import IGNORE_INDEX, encode_split
 from fmtune.data.prompting import PromptFormat
 from fmtune.jobs.config import JobConfig
 from fmtune.jobs.layout import JobLayout
@@ -41,9 +41,8 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
     splits = read_splits(job, "instruction")
     encoded = []
     for records in (splits.train, splits.validation):
-        examples, stats = encode_in_workers(
-            encode_seq2seq, tokenizer, records, hp.preprocessing_num_workers, setup.max_length
-        )
+        examples, stats = encode_split(records, "instruction", tokenizer, setup.max_length,
+                                       workers=hp.preprocessing_num_workers, seq2seq=True)
         if stats.truncated:
             log(f"{stats.truncated} of {stats.examples} examples had a prompt or completion longer than "
                 f"max_input_length={setup.max_length} and were truncated.")

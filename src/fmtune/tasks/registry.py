@@ -19,9 +19,13 @@ class JobView(Protocol):
 
     task: str
     channels: Mapping[str, str]
+    trust_remote_code: bool
+    revision: str | None
 
     @property
     def hp(self) -> Any: ...
+
+    def model_source(self) -> Any: ...
 
 
 def no_rules(hp: Schema, model: str) -> list[Problem]:
@@ -39,6 +43,8 @@ class Task:
     outputs: tuple[str, ...] = ("model",)  # what a finished job's folder holds (JobLayout names)
     # For a model outside the catalog: does this task train a model with this config.json?
     trains_config: Callable[[Mapping[str, Any]], bool] | None = None
+    # Studio's data preview: (job, rows) -> what training will see (counts, the first rows as rendered, lengths).
+    preview: Callable[[JobView, int], dict[str, Any]] | None = None
 
 
 _TASKS: dict[str, Task] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fmtune.config.dreambooth import DreamBoothHyperparameters
 from fmtune.data.images import ImageFolder, read_image_folder
@@ -32,6 +33,23 @@ def check_images(job: JobView) -> list[str]:
     return list(images.notices)
 
 
+def preview_images(job: JobView, rows: int) -> dict[str, Any]:
+    """The images and prompts as training reads them (names only: the files stay where they are)."""
+    images = read_images(job)
+    hp = job.hp
+    return {
+        "mode": "dreambooth",
+        "counts": {"instance_images": len(images.instance_images), "class_images": len(images.class_images)},
+        "instance_prompt": images.instance_prompt,
+        "class_prompt": images.class_prompt,
+        "resolution": hp.resolution,
+        "with_prior_preservation": hp.with_prior_preservation,
+        "rows": [{"origin": path.name, "segments": [{"text": images.instance_prompt, "learned": True}]}
+                 for path in images.instance_images[:rows]],
+        "notices": list(images.notices),
+    }
+
+
 def dreambooth_rules(hp: DreamBoothHyperparameters, model: str) -> list[Problem]:
     problems = []
     if hp.resolution % 8:
@@ -55,4 +73,5 @@ TEXT_TO_IMAGE = register(Task(
     rules=dreambooth_rules,
     outputs=("model", "adapter", "previews"),
     trains_config=lambda config: config.get("_class_name") == "StableDiffusionPipeline",
+    preview=preview_images,
 ))

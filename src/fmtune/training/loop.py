@@ -169,6 +169,7 @@ def train_epoch(
         state.global_step += 1
         if d.is_main:
             record_step(run.layout.steps, {"epoch": state.epoch, "step": state.global_step,
+                                           "total_steps": len(groups) * hp.epoch,
                                            "loss": group_loss / max(group_tokens, 1),
                                            "learning_rate": optimizer.param_groups[0]["lr"]})
         after_step()
