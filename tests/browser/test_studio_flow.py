@@ -58,7 +58,7 @@ def test_fine_tune_watch_deploy_compare(studio, page):
     page.fill("#hp-max_input_length", "256")
     page.click("#show-code")
     expect(page.locator("#code-cli")).to_contain_text("-H max_train_samples=24")
-    expect(page.locator("#code-sdk")).to_contain_text("from fmtune.sagemaker.jumpstart.estimator import JumpStartEstimator")
+    expect(page.locator("#code-sdk")).to_contain_text("import JumpStartEstimator")
     screenshot(page, "04-new-fine-tune")
     page.click("#start")
 

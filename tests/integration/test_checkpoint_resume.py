@@ -95,6 +95,7 @@ def test_kill_9_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, uni
     straight_steps = [json.loads(x) for x in (uninterrupted / "steps.jsonl").read_text().splitlines()]
     resumed_steps = [json.loads(x) for x in (job_dir / "steps.jsonl").read_text().splitlines()]
     assert [r["step"] for r in resumed_steps] == list(range(1, 65)) == [r["step"] for r in straight_steps]
+    assert {r["total_steps"] for r in resumed_steps} == {64}  # the plan, the same before and after the kill
     for a, b in zip(straight_steps, resumed_steps, strict=True):
         assert a["epoch"] == b["epoch"] and abs(a["loss"] - b["loss"]) <= TOLERANCE
     straight = [json.loads(x) for x in (uninterrupted / "metrics.jsonl").read_text().splitlines()]

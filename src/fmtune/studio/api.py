@@ -89,7 +89,7 @@ class CompareBody(Body):
 class ImageBody(Body):
     prompt: str = Field(min_length=1, max_length=10_000)
     model: str | None = Field(default=None, max_length=200)
-    size: str = Field(default="512x512", pattern=r"^[0-9]{1,5}x[0-9]{1,5}$")
+    size: str | None = Field(default=None, pattern=r"^[0-9]{1,5}x[0-9]{1,5}$", description="default: the trained size")
     steps: int = Field(default=25, ge=1, le=1000)
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
 
