@@ -179,3 +179,6 @@ def endpoints_in_process() -> Iterator[None]:
         yield
         for name in list(running):  # a test that failed before deleting its endpoints
             stop(name)
+
+
+from tests.studio_support import studio  # noqa: E402, F401  (a fixture: Studio servers in their own processes)

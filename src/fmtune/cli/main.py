@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from fmtune.catalog import all_cards
 from fmtune.errors import ConfigError, UserError
@@ -20,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = commands.add_parser("train", help="fine-tune a model on a training channel")
+    remote = server_flags()
+    train = commands.add_parser("train", help="fine-tune a model on a training channel", parents=[remote])
     train.add_argument("model", nargs="?", default=None,
                        help="JumpStart model id, local model folder or HF repo id (default: the embedded model)")
     train.add_argument("--training", "--train", dest="training", required=True, metavar="PATH",
@@ -61,22 +64,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     jobs = commands.add_parser("jobs", help="list, inspect, follow, stop, resume and delete training jobs")
     actions = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
-    jobs_list = actions.add_parser("list", help="all jobs, newest first")
+    jobs_list = actions.add_parser("list", help="all jobs, newest first", parents=[remote])
     jobs_list.add_argument("--json", action="store_true")
-    describe = actions.add_parser("describe", help="a job's status, paths, settings and latest metrics")
+    describe = actions.add_parser("describe", help="a job's status, paths, settings and latest metrics",
+                                  parents=[remote])
     describe.add_argument("name")
     describe.add_argument("--json", action="store_true")
-    logs = actions.add_parser("logs", help="print a job's log")
+    logs = actions.add_parser("logs", help="print a job's log", parents=[remote])
     logs.add_argument("name")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
-    stop = actions.add_parser("stop", help="stop a job: it writes a checkpoint and ends as Stopped")
+    stop = actions.add_parser("stop", help="stop a job: it writes a checkpoint and ends as Stopped", parents=[remote])
     stop.add_argument("name")
     stop.add_argument("--grace", type=float, default=None, metavar="SECONDS",
                       help="how long the job may take to checkpoint before it is killed (default 120)")
-    resume = actions.add_parser("resume", help="continue a Failed or Stopped job from its last checkpoint")
+    resume = actions.add_parser("resume", help="continue a Failed or Stopped job from its last checkpoint",
+                                parents=[remote])
     resume.add_argument("name")
     resume.add_argument("--detach", action="store_true", help="run in the background")
-    delete = actions.add_parser("delete", help="remove a job and its folder (not while it runs)")
+    delete = actions.add_parser("delete", help="remove a job and its folder (not while it runs)", parents=[remote])
     delete.add_argument("name")
 
     gen = commands.add_parser("generate", help="generate text (or, for a text-to-image model, an image) with a tuned "
@@ -95,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--guidance-scale", type=float, default=7.5)
     image.add_argument("--negative-prompt")
 
-    add_deploy_parsers(commands)
+    add_deploy_parsers(commands, remote)
     studio = commands.add_parser("studio", help="the web UI and REST API: pick a model, bring data, tune, watch, "
                                                 "deploy, compare")
     studio.add_argument("--host", default="127.0.0.1", help="address to listen on (any but loopback needs a token)")
@@ -108,12 +113,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_deploy_parsers(commands: argparse._SubParsersAction) -> None:
+def server_flags() -> argparse.ArgumentParser:
+    """--server: run the command on a remote Studio (the GPU box, the team's server) through its REST API."""
+    flags = argparse.ArgumentParser(add_help=False)
+    group = flags.add_argument_group("remote Studio")
+    group.add_argument("--server", metavar="URL", help="run this on the fmtune Studio at URL instead of this machine "
+                                                      "(default: $FMTUNE_SERVER)")
+    group.add_argument("--server-token", metavar="TOKEN", help="that Studio's token (default: $FMTUNE_STUDIO_TOKEN)")
+    return flags
+
+
+def remote_studio(args: argparse.Namespace) -> Any:
+    """The remote Studio the command runs on (--server or $FMTUNE_SERVER), else None: this machine."""
+    from fmtune.studio.remote import SERVER_ENV, RemoteStudio
+
+    url = args.server or os.environ.get(SERVER_ENV)
+    return RemoteStudio(url, args.server_token) if url else None
+
+
+def add_deploy_parsers(commands: argparse._SubParsersAction, remote: argparse.ArgumentParser) -> None:
     from fmtune.serve.settings import API_KEY_ENV, ServeSettings
 
     d = ServeSettings()
     deploy = commands.add_parser(
-        "deploy", help="serve a tuned model (and LoRA adapters on it) as an HTTP endpoint",
+        "deploy", parents=[remote], help="serve a tuned model (and LoRA adapters on it) as an HTTP endpoint",
         description="JumpStart /invocations and an OpenAI-compatible API (/v1/completions, /v1/chat/completions, "
                     "/v1/models), plus /health and /metrics. Ctrl-C stops it.",
     )
@@ -187,6 +210,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         launch=Launch(args.nproc, args.nnodes, args.node_rank, args.master_addr, args.master_port),
     )
 
+    remote = remote_studio(args)
+    if remote is not None:
+        return remote_train(remote, request, malformed, args)
     if malformed:  # never starts; reported together with every other problem the request has
         try:
             prepare_job(request)
@@ -213,6 +239,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     if job.exit_code == 0:
         print(f"done. Try it: fmtune generate {job.config.job_dir} \"...\"")
     return job.exit_code or 0
+
+
+def remote_train(remote: Any, request: Any, malformed: list, args: argparse.Namespace) -> int:
+    """The job on a remote Studio: local data uploaded, the server's checks (the same as here), its log followed."""
+    local_only = [flag for flag, used in (("--output-dir", args.output_dir), ("--trust-remote-code",
+                  args.trust_remote_code), ("--nproc/--nnodes", args.nproc != 1 or args.nnodes != 1)) if used]
+    if local_only:
+        raise UserError(f"{', '.join(local_only)}: not with --server (the server decides where and how its jobs run); "
+                        "start Studio there with what you need, or leave these out.")
+    if malformed:
+        raise ConfigError(malformed)
+    job = remote.create_job(request.model, request.channels, request.hyperparameters, job_name=request.job_name,
+                            accept_eula=request.accept_eula, tiny_random=request.tiny_random)
+    print(job["name"], flush=True)
+    if args.detach:
+        print(f"started on {remote.url} → follow it: fmtune jobs logs {job['name']} --follow --server {remote.url}",
+              file=sys.stderr)
+        return 0
+    ended = remote.follow(job["name"], sys.stdout)
+    return {"Completed": 0, "Stopped": 0}.get(ended["status"], 1)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -264,51 +310,59 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     from fmtune.jobs.store import JobStore
     from fmtune.jobs.views import describe_job, stream_logs
 
-    store = JobStore()
-    action = args.jobs_command
+    store, remote, action = JobStore(), remote_studio(args), args.jobs_command
     if action == "list":
-        records = store.list_jobs()
+        jobs = remote.jobs() if remote else [describe_job(r) for r in store.list_jobs()]
         if args.json:
-            print(json.dumps([describe_job(r) for r in records], indent=2))
+            print(json.dumps(jobs, indent=2))
             return 0
-        width = max((len(r.name) for r in records), default=4)
-        if not records:
+        width = max((len(j["name"]) for j in jobs), default=4)
+        if not jobs:
             print("no jobs yet; `fmtune train --training PATH` starts one", file=sys.stderr)
         else:
             print(f"{'NAME':<{width}}  {'STATUS':<10}  {'CREATED':<19}  {'ENDED':<19}  MODEL")
-        for r in records:
-            print(f"{r.name:<{width}}  {r.status:<10}  {_short_time(r.created):<19}  {_short_time(r.ended):<19}  "
-                  f"{r.model}")
+        for j in jobs:
+            print(f"{j['name']:<{width}}  {j['status']:<10}  {_short_time(j['created']):<19}  "
+                  f"{_short_time(j['ended']):<19}  {j['model']}")
         return 0
     if action == "describe":
-        summary = describe_job(store.require(args.name))
+        summary = remote.job(args.name) if remote else describe_job(store.require(args.name))
         if args.json:
             print(json.dumps(summary, indent=2))
         else:
             for key, value in summary.items():
-                shown = json.dumps(value) if isinstance(value, dict) else value
+                shown = json.dumps(value) if isinstance(value, dict | list) else value
                 print(f"{key:>16}: {'' if value is None else shown}")
         return 0
     if action == "logs":
-        record = stream_logs(args.name, follow=args.follow)
-        return 1 if args.follow and record.status == "Failed" else 0
+        if remote and args.follow:
+            status = remote.follow(args.name, sys.stdout)["status"]
+        elif remote:
+            sys.stdout.write(remote.logs(args.name))
+            status = None
+        else:
+            status = stream_logs(args.name, follow=args.follow).status
+        return 1 if args.follow and status == "Failed" else 0
     if action == "stop":
         grace = runner.STOP_GRACE_S if args.grace is None else args.grace
-        if store.require(args.name).active:
+        if remote is None and store.require(args.name).active:
             print(f"stopping {args.name} (it writes a checkpoint; killed after {grace:g} s)...", file=sys.stderr,
                   flush=True)
-        record = runner.stop(args.name, grace=grace)
-        print(f"{record.name}: {record.status}. Continue it with: fmtune jobs resume {record.name}")
+        status = remote.stop(args.name)["status"] if remote else runner.stop(args.name, grace=grace).status
+        print(f"{args.name}: {status}. Continue it with: fmtune jobs resume {args.name}")
         return 0
     if action == "resume":
-        if args.detach:
+        if remote is not None:
+            remote.resume(args.name)  # a remote job always runs in the background
+        elif args.detach:
             runner.resume(args.name, detach=True)
+        if remote is not None or args.detach:
             print(args.name)
             return 0
         return runner.resume(args.name)
     if action == "delete":
-        folder = runner.delete(args.name)
-        print(f"deleted job {args.name} and {folder}")
+        folder = remote.delete(args.name) if remote else runner.delete(args.name)
+        print(f"deleted job {args.name}" + (f" and {folder}" if folder else f" on {remote.url}"))
         return 0
     raise AssertionError(action)
 
@@ -362,6 +416,13 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from fmtune.serve.settings import ServeSettings, api_key_from_env
 
     adapters = parse_adapters(args.adapters)
+    remote = remote_studio(args)
+    if remote is not None:  # the server's endpoint, reached through Studio (it listens on the server's loopback)
+        endpoint = remote.deploy(model=args.model, adapters=adapters, name=args.name)
+        print(f"endpoint {endpoint['name']} on {remote.url}: serves {', '.join(endpoint['models'])}")
+        print(f"call it at {remote.endpoint_url(endpoint['name'])}/invocations (and /v1/chat/completions, "
+              "/v1/completions) with the Studio token; stop it in Studio's Endpoints page")
+        return 0
     settings = ServeSettings(
         host=args.host, port=args.port, api_key=api_key_from_env(args.api_key),
         max_body_bytes=args.max_body_bytes, max_new_tokens_cap=args.max_new_tokens_cap,

@@ -24,7 +24,9 @@ from fmtune.jobs.views import describe_job, stream_logs
 from fmtune.sdk.analytics import METRIC_NAMES, TrainingJobAnalytics
 from fmtune.sdk.errors import UnexpectedStatusException
 from fmtune.sdk.notices import notice_ignored
-from fmtune.sdk.predictor import Predictor, start_predictor
+from fmtune.sdk.predictor import Predictor, json_predictor, start_predictor
+from fmtune.sdk.remote import RemoteEndpoint, RemoteTrainingJob
+from fmtune.studio.remote import RemoteStudio
 from fmtune.tasks import find_task
 
 log = logging.getLogger("fmtune.sdk")
@@ -108,14 +110,19 @@ class Estimator:
         node_rank: int = 0,
         master_addr: str = "127.0.0.1",
         master_port: int = 29500,
+        server: str | None = None,
+        server_token: str | None = None,
         **cloud_only: Any,
     ):
         """`tiny_random=True` trains a tiny randomly initialised model of the catalog model's architecture:
         a fast test of the whole pipeline, not a useful model (as `fmtune train --tiny-random`).
         `nproc_per_node` processes (one per GPU) and `instance_count` machines train with FSDP
-        (hyperparameter enable_fsdp=True), as `fmtune train --nproc --nnodes --node-rank --master-addr`."""
+        (hyperparameter enable_fsdp=True), as `fmtune train --nproc --nnodes --node-rank --master-addr`.
+        `server="http://host:8000"` runs the job (and deploy()'s endpoint) on that fmtune Studio instead of here:
+        local data is uploaded first (`server_token`, else $FMTUNE_STUDIO_TOKEN, is its token)."""
         notice_ignored(type(self).__name__, cloud_only)
         self.tiny_random = tiny_random
+        self._remote = self._check_server(server, server_token)
         self.model_id = self._check_model(model_id)
         self._hyperparameters = {k: _as_string(v) for k, v in (hyperparameters or {}).items()}
         self.environment = dict(environment or {})
@@ -163,6 +170,9 @@ class Estimator:
         channels = dict(inputs) if isinstance(inputs, Mapping) else {"training": inputs}
         channels = {name: local_path(value) for name, value in channels.items()}
         name = job_name or default_job_name(self.base_job_name or self.model_id)
+        if self._remote is not None:
+            self._fit_remote(channels, name, wait, logs)
+            return
         output_dir = Path(self.output_path) / name if self.output_path else None
         request = JobRequest(self.model_id, channels, self._given_hyperparameters(), job_name=name,
                              output_dir=output_dir, accept_eula=self.accept_eula, tiny_random=self.tiny_random,
@@ -173,6 +183,17 @@ class Estimator:
             raise ValueError(str(err)) from None
         self.latest_training_job = TrainingJob(job.job_name)
         log.info("fmtune: training job %s started in %s", job.job_name, job.job_dir)
+        if wait:
+            self.latest_training_job.wait(logs=logs)
+
+    def _fit_remote(self, channels: dict[str, str], name: str, wait: bool, logs: Any) -> None:
+        try:
+            job = self._remote.create_job(self.model_id, channels, self._given_hyperparameters(), job_name=name,
+                                          accept_eula=self.accept_eula, tiny_random=self.tiny_random)
+        except UserError as err:  # the server's checks, raised as the local ones are
+            raise ValueError(str(err)) from None
+        self.latest_training_job = RemoteTrainingJob(self._remote, job["name"])
+        log.info("fmtune: training job %s started on %s", job["name"], self._remote.url)
         if wait:
             self.latest_training_job.wait(logs=logs)
 
@@ -227,12 +248,26 @@ class Estimator:
         notice_ignored("deploy", {k: v for k, v in {"initial_instance_count": initial_instance_count,
                                                     "instance_type": instance_type}.items() if v is not None})
         notice_ignored("deploy", cloud_only)
+        if self._remote is not None:
+            return self._deploy_remote(endpoint_name)
         record = self._job().wait(logs=False)
         layout = JobLayout(Path(record.job_dir))
         if not layout.has_model():
             raise ValueError(f"training job {record.name} is {record.status} and has no model yet; "
                              f"`fmtune jobs resume {record.name}` finishes it.")
         return start_predictor(str(layout.root), endpoint_name or record.name, env)
+
+    def _deploy_remote(self, endpoint_name: str | None) -> Predictor:
+        job = self._job()
+        job.wait(logs=False)
+        try:
+            endpoint = self._remote.deploy(job=job.name, name=endpoint_name)
+        except UserError as err:
+            raise ValueError(str(err)) from None
+        handle = RemoteEndpoint(self._remote, endpoint["name"])
+        if endpoint["task"] == "text-to-image":
+            return Predictor(endpoint["name"], endpoint=handle)
+        return json_predictor(endpoint["name"], handle)
 
     # --- helpers -------------------------------------------------------------------------------------
 
@@ -241,9 +276,20 @@ class Estimator:
             raise ValueError("Estimator has no training job yet: call fit() first (or Estimator.attach(name)).")
         return self.latest_training_job
 
+    @staticmethod
+    def _check_server(server: str | None, token: str | None) -> RemoteStudio | None:
+        if server is None:
+            return None
+        try:
+            return RemoteStudio(server, token)
+        except UserError as err:
+            raise ValueError(str(err)) from None
+
     def _check_model(self, model_id: str) -> str:
         from fmtune.models.source import resolve_source
 
+        if self._remote is not None:  # the server resolves it (it may hold models this machine has not)
+            return model_id
         try:
             resolve_source(model_id)
         except UserError as err:

@@ -32,14 +32,17 @@ class ModelError(Exception):
 
 class Predictor:
     def __init__(self, endpoint_name: str, sagemaker_session: Any = None, serializer: Any = None,
-                 deserializer: Any = None, component_name: str | None = None, **ignored: Any) -> None:
+                 deserializer: Any = None, component_name: str | None = None, endpoint: Any = None,
+                 **ignored: Any) -> None:
+        """`endpoint`: a handle with client() and stop() (a remote Studio's endpoint); default: the one running on
+        this machine under that name."""
         from fmtune.serve.launcher import find_endpoint
 
         self.endpoint_name = endpoint_name
         self.serializer = serializer if serializer is not None else IdentitySerializer()
         self.deserializer = deserializer if deserializer is not None else BytesDeserializer()
         self.component_name = component_name
-        self._endpoint = find_endpoint(endpoint_name)
+        self._endpoint = endpoint if endpoint is not None else find_endpoint(endpoint_name)
         if self._endpoint is None:
             raise ValueError(f"no endpoint named '{endpoint_name}' is running on this machine "
                              "(`fmtune endpoints list` shows those that are).")
@@ -84,10 +87,8 @@ class Predictor:
 
     def delete_endpoint(self, delete_endpoint_config: bool = True) -> None:
         """Stop the endpoint's server process."""
-        from fmtune.serve import stop_endpoint
-
         if self._endpoint is not None:
-            stop_endpoint(self._endpoint)
+            self._endpoint.stop()
             self._endpoint = None
 
     def delete_model(self) -> None:
@@ -128,9 +129,9 @@ def serves_images(model: str) -> bool:
     return is_pipeline(model_dir(model))
 
 
-def json_predictor(endpoint_name: str) -> Predictor:
+def json_predictor(endpoint_name: str, endpoint: Any = None) -> Predictor:
     """What JumpStart's deploy() returns for text models: JSON in, JSON out."""
-    return Predictor(endpoint_name, serializer=JSONSerializer(), deserializer=JSONDeserializer())
+    return Predictor(endpoint_name, serializer=JSONSerializer(), deserializer=JSONDeserializer(), endpoint=endpoint)
 
 
 def retrieve_default(endpoint_name: str, sagemaker_session: Any = None, model_id: str | None = None,

@@ -38,6 +38,9 @@ class Endpoint:
     def client(self, timeout: float = 300.0) -> EndpointClient:
         return EndpointClient(self.url, self.api_key, timeout)
 
+    def stop(self) -> None:
+        stop_endpoint(self)
+
 
 def start_endpoint(
     model: str,

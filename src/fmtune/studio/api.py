@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -304,7 +305,45 @@ def api_router(settings: StudioSettings) -> APIRouter:
         return service.endpoint_client(name).request("POST", "/v1/images/generations",
                                                      {k: v for k, v in payload.items() if v is not None})
 
+    # The endpoint's own routes through Studio (endpoints listen on the server's loopback): what a remote SDK
+    # Predictor and `fmtune deploy --server` clients call. Answers are passed back whole (no streaming).
+    @api.post("/endpoints/{name}/invocations", tags=["endpoints"], openapi_extra=RAW_BODY)
+    async def invocations(name: str, request: Request) -> Response:
+        headers = {k: request.headers[k] for k in PASSED_HEADERS if k in request.headers}
+        body = await bounded_body(request)
+        answer, kind = await run_in_threadpool(service.endpoint_client(name).send, "POST", "/invocations", body,
+                                               headers)
+        return Response(answer, media_type=kind or None)
+
+    @api.post("/endpoints/{name}/v1/{route:path}", tags=["endpoints"], openapi_extra=RAW_BODY)
+    async def openai_route(name: str, route: str, request: Request) -> Response:
+        if route not in OPENAI_ROUTES:
+            raise StudioError(f"/v1/{route}: not an endpoint route; use one of {', '.join(OPENAI_ROUTES)}.", 404)
+        body = await bounded_body(request)
+        answer, kind = await run_in_threadpool(service.endpoint_client(name).send, "POST", f"/v1/{route}", body,
+                                               {"Content-Type": "application/json"})
+        return Response(answer, media_type=kind or None)
+
+    @api.get("/endpoints/{name}/v1/models", tags=["endpoints"])
+    def served_models(name: str) -> dict[str, Any]:
+        return service.endpoint_client(name).request("GET", "/v1/models")
+
     return api
+
+
+PASSED_HEADERS = ("content-type", "accept", "x-amzn-sagemaker-custom-attributes")
+OPENAI_ROUTES = ("chat/completions", "completions", "images/generations")
+MAX_PROXIED_BYTES = 20 << 20  # the image endpoint's own body limit
+RAW_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
+
+
+async def bounded_body(request: Request) -> bytes:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_PROXIED_BYTES:
+            raise StudioError(f"request body above {MAX_PROXIED_BYTES >> 20} MB; send less.", status=413)
+    return body
 
 
 UPLOAD_SCHEMA = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
