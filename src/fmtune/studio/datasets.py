@@ -15,11 +15,14 @@ import shutil
 import stat
 import unicodedata
 import zipfile
+import zlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from python_multipart.exceptions import FormParserError, MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from fmtune.paths import fmtune_home
@@ -80,8 +83,10 @@ def register_path(path: str, roots: tuple[Path, ...], name: str | None = None) -
 
 def confined_path(path: str, roots: tuple[Path, ...]) -> Path:
     """An existing path whose real location (symlinks followed) lies under one of the roots."""
-    candidate = Path(str(path).removeprefix("file://")).expanduser()
-    real = candidate.resolve()
+    try:
+        real = Path(str(path).removeprefix("file://")).expanduser().resolve()
+    except (ValueError, RuntimeError, OSError) as err:  # a NUL byte, ~nosuchuser, a name the system refuses
+        raise StudioError(f"path {path!r} is not a usable path ({err}).") from None
     if not any(real == root or real.is_relative_to(root) for root in roots):
         allowed = ", ".join(str(r) for r in roots)
         raise StudioError(f"path {path!r} is outside the folders Studio may read ({allowed}); move the data there or "
@@ -104,12 +109,18 @@ async def receive_upload(chunks: AsyncIterator[bytes], content_type: str, limit:
     try:
         receiver = _PartWriter(incoming / "data", limit)
         parser = MultipartParser(boundary, receiver.callbacks())
-        async for chunk in chunks:
-            parser.write(chunk)
-        parser.finalize()
+        try:
+            async for chunk in chunks:
+                parser.write(chunk)
+            parser.finalize()
+        except (MultipartParseError, FormParserError) as err:
+            raise StudioError(f"the upload is not well-formed multipart/form-data ({err}); send it with a form or "
+                              "curl -F file=@FILE.") from None
         receiver.finish()
+        # One budget for the whole upload: the plain files as sent, each zip as it really extracts.
+        budget = limit - receiver.written + sum(a.stat().st_size for a in receiver.archives)
         for archive in receiver.archives:
-            _extract_zip(archive, incoming / "data", limit - receiver.written + archive.stat().st_size)
+            budget = _extract_zip(archive, incoming / "data", budget)
             archive.unlink()
         files = [p for p in (incoming / "data").rglob("*") if p.is_file()]
         if not files:
@@ -214,33 +225,49 @@ class _PartWriter:
         self._close()
 
 
-def _extract_zip(archive: Path, folder: Path, budget: int) -> None:
+def _extract_zip(archive: Path, folder: Path, budget: int) -> int:
     """Extract a zip into `folder`: every entry a relative path inside it (no zip-slip), no symlinks or special
-    files, data suffixes only, at most `budget` bytes as actually decompressed (not as the zip claims)."""
+    files, data suffixes only, at most `budget` bytes as actually decompressed (not as the zip claims). Returns
+    what is left of the budget."""
     try:
         bundle = zipfile.ZipFile(archive)
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, OSError):
         raise StudioError(f"{archive.name}: not a readable zip file.", status=415) from None
     with bundle:
         entries = [e for e in bundle.infolist() if not e.is_dir() and not _skipped(e.filename)]
         if len(entries) > MAX_FILES:
             raise StudioError(f"{archive.name}: more than {MAX_FILES} entries; split it.", status=413)
         targets = [_entry_target(archive, entry, folder) for entry in entries]
+        twice = sorted(str(t.relative_to(folder)) for t, n in Counter(targets).items() if n > 1)
+        if twice:
+            raise StudioError(f"{archive.name}: {', '.join(twice)} in the zip more than once; keep one of each.")
         for entry, target in zip(entries, targets, strict=True):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with bundle.open(entry) as source, target.open("xb") as out:
-                for block in iter(lambda source=source: source.read(1 << 20), b""):
-                    budget -= len(block)
-                    if budget < 0:
-                        raise StudioError(f"{archive.name}: extracts to more than this Studio's upload limit; split "
-                                          "it or start Studio with a larger --max-upload-mb.", status=413)
-                    out.write(block)
+            try:
+                budget = _extract_entry(bundle, entry, target, budget, archive.name)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as err:
+                raise StudioError(f"{archive.name}: entry {entry.filename!r} is damaged ({err}).", status=415) from None
+            except OSError as err:  # the same name twice, a file where a folder must go, a name too long
+                raise StudioError(f"{archive.name}: entry {entry.filename!r} cannot be written ({err.strerror}); "
+                                  "give each file its own short name.") from None
+    return budget
+
+
+def _extract_entry(bundle: zipfile.ZipFile, entry: zipfile.ZipInfo, target: Path, budget: int, shown: str) -> int:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with bundle.open(entry) as source, target.open("xb") as out:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            budget -= len(block)
+            if budget < 0:
+                raise StudioError(f"{shown}: the upload extracts to more than this Studio's limit; split it or "
+                                  "start Studio with a larger --max-upload-mb.", status=413)
+            out.write(block)
+    return budget
 
 
 def _entry_target(archive: Path, entry: zipfile.ZipInfo, folder: Path) -> Path:
     shown = f"{archive.name}: entry {entry.filename!r}"
-    mode = entry.external_attr >> 16
-    if stat.S_ISLNK(mode) or (mode and not stat.S_ISREG(mode)):
+    kind = stat.S_IFMT(entry.external_attr >> 16)  # 0: no type recorded (zipfile.writestr, Windows tools)
+    if kind and kind != stat.S_IFREG:
         raise StudioError(f"{shown} is a symbolic link or special file; zip the files themselves.")
     name = entry.filename.replace("\\", "/")
     path = PurePosixPath(name)
@@ -248,11 +275,10 @@ def _entry_target(archive: Path, entry: zipfile.ZipInfo, folder: Path) -> Path:
         raise StudioError(f"{shown} points outside the archive's folder; refusing the whole upload.")
     if any(part.startswith(".") for part in path.parts):
         raise StudioError(f"{shown} is hidden; remove it from the zip.")
+    if any(len(part.encode()) > MAX_NAME_BYTES for part in path.parts):
+        raise StudioError(f"{shown}: a name longer than {MAX_NAME_BYTES} bytes; rename it.")
     _check_suffix(path.name, f"{archive.name}: {entry.filename}")
-    target = folder.joinpath(*path.parts)
-    if target.exists():
-        raise StudioError(f"{shown} is in the upload twice.")
-    return target
+    return folder.joinpath(*path.parts)
 
 
 def _skipped(name: str) -> bool:

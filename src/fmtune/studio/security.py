@@ -74,7 +74,8 @@ class Gate:
         token = self.settings.token
         assert token
         scheme, _, given = headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+        # Headers arrive as bytes, decoded here as latin-1: compare those bytes with the token's UTF-8.
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode("latin-1"), token.encode()):
             return True
         cookie = SimpleCookie()
         try:
