@@ -38,7 +38,7 @@ def start_from_form(page, url: str, model: str, data: list, settings: dict[str, 
 def test_stop_resume_and_restart_from_the_ui(studio, page):
     server = studio()
     name = start_from_form(page, server.url, EMBEDDED, [SAMPLES / "instruction" / "train" / "data.jsonl"],
-                           {"instruction_tuned": "True", "epoch": "40", "checkpoint_steps": "5"})
+                           {"instruction_tuned": "True", "epoch": "200", "checkpoint_steps": "5"})
     expect(page.locator("#chart .train-line")).to_have_count(1, timeout=300_000)
     page.click("#stop")
     expect(page.locator("#status")).to_have_text("Stopped", timeout=180_000)
