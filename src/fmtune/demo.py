@@ -1,5 +1,6 @@
-"""`make demo`: fine-tune the embedded SmolLM2-135M on the shipped instruction samples, then show
-validation loss / perplexity and one generation before → after.
+"""`make demo`: fine-tune the embedded SmolLM2-135M on the shipped instruction samples, then show the evaluation
+report's summary: loss and scores of the base and the tuned model, a few held-out rows side by side, the report's
+path.
 
     python -m fmtune.demo [--samples samples] [--epoch 2]
 """
@@ -12,12 +13,10 @@ from pathlib import Path
 
 from fmtune.catalog import DEFAULT_MODEL_ID
 from fmtune.cli.main import main as fmtune
+from fmtune.evaluation.report import summary
 from fmtune.jobs.layout import JobLayout
-from fmtune.jobs.metrics import read_metrics
 from fmtune.jobs.start import default_job_name
 from fmtune.paths import jobs_dir
-
-QUESTION = "What does the `textwrap.dedent` function do?"
 
 
 def run(samples: Path, epoch: int) -> int:
@@ -33,22 +32,11 @@ def run(samples: Path, epoch: int) -> int:
     if code != 0:
         return code
     layout = JobLayout(jobs_dir() / job_name)
-    records = read_metrics(layout.metrics)
-    before, after = records[0], min(records[1:], key=lambda r: r["eval_loss"])
-
-    from fmtune.data.prompting import PromptFormat
-    from fmtune.jobs.artifacts import load_for_generation
-    from fmtune.models.generate import generate
-
-    tuned = load_for_generation(str(layout.root))
-    base = load_for_generation(DEFAULT_MODEL_ID, prompt_format=PromptFormat.load(layout.model))
     print("\n=== fmtune demo: SmolLM2-135M-Instruct, LoRA instruction tuning on CPython docstrings ===")
-    print(f"validation loss  {before['eval_loss']:.4f} → {after['eval_loss']:.4f}  (epoch {after['epoch']})")
-    print(f"perplexity       {before['eval_ppl']:.2f} → {after['eval_ppl']:.2f}")
-    print(f"\nprompt: {QUESTION}")
-    print(f"before: {generate(base, QUESTION, max_new_tokens=60).strip()}")
-    print(f"after:  {generate(tuned, QUESTION, max_new_tokens=60).strip()}")
-    print(f"\njob folder: {layout.root}\ntry: fmtune generate {job_name} \"What does `json.loads` do?\"")
+    print("held-out validation rows, answered by the base and the tuned model (greedy):\n")
+    print(summary(layout))
+    print(f"\nthe whole report: {layout.report}\njob folder: {layout.root}\n"
+          f"try: fmtune generate {job_name} \"What does `json.loads` do?\"")
     return 0
 
 

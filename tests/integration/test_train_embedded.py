@@ -159,3 +159,19 @@ def test_packed_and_padded_runs_see_the_same_validation_loss(tmp_path):
     assert before_packed == pytest.approx(before_padded, rel=1e-4)
     # Both trained on the same 8 examples; batches differ (random vs length-grouped) but each lowers the loss.
     assert metrics(packed)[1]["eval_loss"] < before_packed and metrics(padded)[1]["eval_loss"] < before_padded
+
+
+def test_every_job_ends_with_an_evaluation_of_the_base_and_the_tuned_model(instruction_job):
+    scores = json.loads((instruction_job / "eval" / "metrics.json").read_text())
+    assert scores["samples"] == 8  # every validation row kept (max_val_samples=8, evaluation_samples=16)
+    names = {"eval_loss", "perplexity", "rouge1", "rouge2", "rougeL", "bleu", "chrf", "exact_match",
+             "quasi_exact_match", "f1", "stopped"}
+    assert names <= set(scores["base"]) and names <= set(scores["tuned"])
+    assert scores["tuned"]["eval_loss"] < scores["base"]["eval_loss"]
+    rows = [json.loads(line) for line in (instruction_job / "eval" / "predictions.jsonl").read_text().splitlines()]
+    first = json.loads((SAMPLES / "instruction" / "validation" / "data.jsonl").read_text().splitlines()[0])
+    assert len(rows) == 8 and rows[0]["reference"] == first["response"]
+    assert first["instruction"] in rows[0]["input"] and rows[0]["input"].endswith("### Response:\n")
+    assert any(r["base"] != r["tuned"] for r in rows)  # the adapter changed what the model says
+    assert "evaluation on 8 held-out rows (base → tuned)" in (instruction_job / "logs.txt").read_text()
+    assert "Did the fine-tune help?" in (instruction_job / "eval" / "report.html").read_text()

@@ -74,6 +74,8 @@ RULES: dict[str, tuple[str, str, list[str], list[str]]] = {
     "packing": ("bool", "accepted: 'True' or 'False'", ["True", "False"], []),
     "text_column": ("str", "accepted: any text, or None (the `text` column, else the first column)", FREE_TEXT, []),
     "gradient_checkpointing": ("str", "accepted: 'auto', 'True', 'False'", ["auto", "True", "False"], []),
+    "evaluation_samples": ("int", "accepted: an integer >= 0", ["0", "16", "1000"], ["-1", "-5"]),
+    "evaluation_max_new_tokens": ("int", "accepted: an integer >= 1", ["1", "128"], ["0", "-1"]),
 }
 WRONG_TYPE = {
     "int": ["zero", "1.5", "True", "1e3", "None"],
@@ -312,7 +314,9 @@ def test_describe_covers_every_field():
     assert [r["name"] for r in rows] == list(HYPERPARAMETER_NAMES)
     for row in rows:
         kind, accepted, _, _ = RULES[row["name"]]
-        assert set(row) == {"name", "type", "default", "accepted", "description"}
+        assert set(row) == {"name", "type", "default", "accepted", "description", "choices", "range"}
+        if kind == "bool":
+            assert row["choices"] == ["True", "False"]
         assert row["type"] == kind
         assert row["accepted"] == accepted
         assert row["default"] == SCHEMA_DEFAULTS[row["name"]]

@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     remote = server_flags()
+    report = commands.add_parser("report", help="where a job's evaluation report is (eval/report.html): base vs tuned")
+    report.add_argument("job", help="job name or folder")
+    report.add_argument("--open", action="store_true", help="open it in the web browser")
     train = commands.add_parser("train", help="fine-tune a model on a training channel", parents=[remote])
     train.add_argument("model", nargs="?", default=None,
                        help="JumpStart model id, local model folder or HF repo id (default: the embedded model)")
@@ -446,6 +449,25 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return serve_forever(args.model, adapters, settings, name=args.name)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from fmtune.evaluation.report import write_report
+    from fmtune.jobs.artifacts import job_layout
+
+    layout = job_layout(args.job)
+    if layout is None:
+        raise UserError(f"'{args.job}' is not a job (name or folder); `fmtune jobs list` shows them.")
+    if not (layout.evaluation / "metrics.json").exists():
+        raise UserError(f"job {layout.root.name} has no evaluation yet (it runs at the end of training, with "
+                        "evaluation_samples > 0): `fmtune jobs describe` says where the job stands.")
+    path = write_report(layout)  # drawn again from the job's files: always current
+    print(path)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(path.as_uri())
+    return 0
+
+
 def cmd_studio(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -526,6 +548,7 @@ COMMANDS = {
     "deploy": cmd_deploy,
     "endpoints": cmd_endpoints,
     "studio": cmd_studio,
+    "report": cmd_report,
 }
 
 if __name__ == "__main__":

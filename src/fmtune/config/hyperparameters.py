@@ -101,6 +101,11 @@ class Hyperparameters(Schema):
         "auto: on only when the memory preflight estimates the run would not fit without it.",
         choices=("auto", "True", "False"),
     )
+    evaluation_samples: int = spec(
+        16, "After training: held-out rows answered by the base and the tuned model, scored (ROUGE, BLEU, chrF, "
+        "exact match, F1) into eval/metrics.json and eval/report.html. 0: no evaluation.", ge=0,
+    )
+    evaluation_max_new_tokens: int = spec(128, "After training: the most tokens each evaluation answer may have.", ge=1)
 
     @property
     def quantization(self) -> str | None:

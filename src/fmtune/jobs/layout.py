@@ -45,6 +45,15 @@ class JobLayout:
         return self.root / "previews"
 
     @property
+    def evaluation(self) -> Path:
+        """eval/: metrics.json (base and tuned), predictions.jsonl (each row's answers and scores), report.html."""
+        return self.root / "eval"
+
+    @property
+    def report(self) -> Path:
+        return self.evaluation / "report.html"
+
+    @property
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
 

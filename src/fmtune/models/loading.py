@@ -99,6 +99,15 @@ def cpu_4bit_unpackable(model_dir: Path, **remote_code: Any) -> list[str] | None
     return [*odd, *([output] if output else [])]
 
 
+def free_memory() -> None:
+    """Give back what a model just dropped held (before the next one loads)."""
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def load_pretrained(
     model_dir: Path,
     device: torch.device,

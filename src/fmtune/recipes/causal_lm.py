@@ -27,7 +27,7 @@ from fmtune.errors import UserError
 from fmtune.jobs.config import JobConfig
 from fmtune.jobs.layout import JobLayout
 from fmtune.models.loading import lora_targets_for, make_trainable
-from fmtune.recipes.export import save_outputs
+from fmtune.recipes.export import evaluate_outputs, save_outputs
 from fmtune.recipes.lifecycle import recipe_main
 from fmtune.recipes.setup import load_base, log_model, plan_memory, set_up
 from fmtune.tasks.text import read_splits
@@ -97,6 +97,8 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
         return make_trainable(load_base(setup), hp, targets)
 
     save_outputs(model, setup, prompt_format, layout, log, rebuild)
+    del model  # evaluation loads the saved model and the base, one at a time
+    evaluate_outputs(setup, splits.validation, prompt_format, layout, log, chat_template)
 
 
 def encode_splits(

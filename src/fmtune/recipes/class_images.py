@@ -9,7 +9,6 @@ reuses them, and a run killed half-way keeps the images it finished (each file i
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 from pathlib import Path
@@ -72,6 +71,7 @@ def _cached(folder: Path, count: int) -> dict[int, Path]:
 def _generate(model_dir: Path, prompt: str, indices: list[int], folder: Path, hp: DreamBoothHyperparameters,
               device: torch.device, precision: Any, stop: StopRequest, log: JobLog) -> None:
     from fmtune.models.diffusion import generate, hash_seed, load_parts, pipeline_of, png_bytes
+    from fmtune.models.loading import free_memory
 
     pipeline = pipeline_of(load_parts(model_dir, device), "preview")
     try:
@@ -91,6 +91,4 @@ def _generate(model_dir: Path, prompt: str, indices: list[int], folder: Path, hp
                 log(f"class images: generated {done}/{len(indices)}")
     finally:
         del pipeline  # the training weights load next: this pass's memory is released first
-        gc.collect()
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+        free_memory()

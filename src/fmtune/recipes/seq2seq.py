@@ -21,7 +21,7 @@ from fmtune.data.prompting import PromptFormat
 from fmtune.jobs.config import JobConfig
 from fmtune.jobs.layout import JobLayout
 from fmtune.models.loading import lora_targets_for, make_trainable
-from fmtune.recipes.export import save_outputs
+from fmtune.recipes.export import evaluate_outputs, save_outputs
 from fmtune.recipes.lifecycle import recipe_main
 from fmtune.recipes.setup import load_base, log_model, plan_memory, set_up
 from fmtune.tasks.text import read_splits
@@ -77,6 +77,8 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
         return make_trainable(load_base(setup, seq2seq=True), hp, targets, task_type="SEQ_2_SEQ_LM")
 
     save_outputs(model, setup, prompt_format, layout, log, rebuild, seq2seq=True)
+    del model  # evaluation loads the saved model and the base, one at a time
+    evaluate_outputs(setup, splits.validation, prompt_format, layout, log, seq2seq=True)
 
 
 def seq2seq_loss_sum(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:

@@ -260,8 +260,8 @@ def api_router(settings: StudioSettings) -> APIRouter:
              responses={200: {"content": {"application/zip": {}, "text/html": {}}}})
     def artifact(name: str, kind: str) -> FileResponse:
         path = service.artifact_path(name, kind)
-        if path.is_file():
-            return FileResponse(path, filename=f"{name}-{path.name}")
+        if path.is_file():  # the report: a page to look at
+            return FileResponse(path, filename=f"{name}-{path.name}", content_disposition_type="inline")
         archive = zip_folder(path)
         return FileResponse(archive, media_type="application/zip", filename=f"{name}-{kind}.zip",
                             background=BackgroundTask(archive.unlink, missing_ok=True))

@@ -234,7 +234,7 @@ def job_events(name: str, poll: float = POLL_S) -> Iterator[tuple[str, Any]]:
 ARTIFACTS = {
     "adapter": lambda layout: layout.adapter,
     "model": lambda layout: layout.model,
-    "report": lambda layout: layout.root / "eval" / "report.html",
+    "report": lambda layout: layout.report,
     "previews": lambda layout: layout.previews,
 }
 

@@ -343,7 +343,8 @@ function jobPage(data) {
     $("#delete").disabled = active;
     const downloads = $("#downloads");
     if (job.artifacts.length) {
-      downloads.replaceChildren(...job.artifacts.map((kind) => el("a", { class: "button secondary", href: `/api/v1/jobs/${encodeURIComponent(name)}/artifacts/${kind}`, text: kind })));
+      downloads.replaceChildren(...job.artifacts.map((kind) => el("a", { class: "button secondary", href: `/api/v1/jobs/${encodeURIComponent(name)}/artifacts/${kind}`,
+        text: kind === "report" ? "evaluation report" : kind, target: kind === "report" ? "_blank" : null })));
     }
     if (job.previews.length) {
       $("#previews-panel").hidden = false;

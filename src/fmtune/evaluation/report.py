@@ -1,0 +1,222 @@
+"""eval/report.html: one self-contained page (inline CSS, plots as embedded PNG made with matplotlib) from what the
+job folder holds — steps.jsonl, metrics.jsonl, eval/metrics.json, eval/predictions.jsonl. Rendering imports
+neither torch nor transformers: a report can be redrawn anywhere, any time (`fmtune report JOB`)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fmtune.atomic import write_file_atomically
+from fmtune.jobs.layout import JobLayout
+from fmtune.jobs.metrics import read_metrics
+
+# (key in metrics.json, label, format, higher is better)
+METRICS = (
+    ("eval_loss", "validation loss", "{:.4f}", False), ("perplexity", "perplexity", "{:.2f}", False),
+    ("rouge1", "ROUGE-1", "{:.3f}", True), ("rouge2", "ROUGE-2", "{:.3f}", True), ("rougeL", "ROUGE-L", "{:.3f}", True),
+    ("bleu", "BLEU", "{:.2f}", True), ("chrf", "chrF", "{:.2f}", True), ("exact_match", "exact match", "{:.3f}", True),
+    ("quasi_exact_match", "quasi-exact match", "{:.3f}", True), ("f1", "F1 (words)", "{:.3f}", True),
+    ("precision_over_words", "precision (words)", "{:.3f}", True),
+    ("recall_over_words", "recall (words)", "{:.3f}", True),
+    ("stopped", "stopped by itself", "{:.0%}", True),
+)
+HEADLINE = ("eval_loss", "rougeL", "bleu", "chrf", "f1", "stopped")
+SHOWN_ROWS = 8  # rows in the side-by-side table
+EXTREMES = 3  # best and worst rows shown
+
+
+def write_report(layout: JobLayout) -> Path:
+    write_file_atomically(layout.report, render(layout).encode())
+    return layout.report
+
+
+def render(layout: JobLayout) -> str:
+    scores = json.loads((layout.evaluation / "metrics.json").read_text())
+    rows = read_metrics(layout.evaluation / "predictions.jsonl")
+    config = _config(layout)
+    parts = [
+        f"<h1>Did the fine-tune help? <span>{_e(config.get('job_name', layout.root.name))}</span></h1>",
+        f"<p class='meta'>{_e(config.get('model', ''))} · {_e(config.get('task', ''))} · {scores['samples']} held-out "
+        f"rows · up to {scores.get('max_new_tokens', '?')} new tokens per answer · greedy · written "
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}</p>",
+        _headline(scores), "<h2>Training</h2>", _loss_plot(layout),
+        "<h2>Scores: base and tuned</h2>", _metric_table(scores), _score_plot(scores),
+    ]
+    if rows:
+        parts += ["<h2>Side by side</h2>", "<p class='note'>The held-out rows, prompted exactly as in training "
+                  "(JumpStart's notebook table).</p>", _side_by_side(rows[:SHOWN_ROWS])]
+        ranked = sorted(rows, key=lambda r: r["tuned_scores"]["rougeL"])
+        parts += [f"<h2>Best {min(EXTREMES, len(rows))} (tuned ROUGE-L)</h2>", _side_by_side(ranked[::-1][:EXTREMES]),
+                  f"<h2>Worst {min(EXTREMES, len(rows))}</h2>", _side_by_side(ranked[:EXTREMES])]
+    else:
+        parts.append("<p class='note'>No generations: this job's data has no references (domain adaptation is "
+                     "scored by its validation loss).</p>")
+    parts.append(f"<footer>{_ABOUT}</footer>")
+    return PAGE.format(title=_e(f"Evaluation · {config.get('job_name', layout.root.name)}"), body="\n".join(parts))
+
+
+def summary(layout: JobLayout, rows: int = 3, width: int = 70) -> str:
+    """The report's gist as plain text (what `make demo` prints): headline deltas, then a few rows side by side."""
+    scores = json.loads((layout.evaluation / "metrics.json").read_text())
+    lines = [f"{'':<20}{'base':>10}{'tuned':>10}"]
+    for key, label, fmt, _ in METRICS:
+        if key in HEADLINE and key in scores["base"] and key in scores["tuned"]:
+            lines.append(f"{label:<20}{fmt.format(scores['base'][key]):>10}{fmt.format(scores['tuned'][key]):>10}")
+    for row in read_metrics(layout.evaluation / "predictions.jsonl")[:rows]:
+        lines += ["", f"input:     {_clip(row['input'].split(chr(10) + chr(10) + '### Response')[0], width)}",
+                  f"reference: {_clip(row['reference'], width)}", f"base:      {_clip(row['base'], width)}",
+                  f"tuned:     {_clip(row['tuned'], width)}"]
+    return "\n".join(lines)
+
+
+def _config(layout: JobLayout) -> dict[str, Any]:
+    try:
+        return json.loads(layout.config.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _headline(scores: dict[str, Any]) -> str:
+    cards = []
+    for key, label, fmt, higher in METRICS:
+        if key in HEADLINE and key in scores["base"] and key in scores["tuned"]:
+            base, tuned = scores["base"][key], scores["tuned"][key]
+            cards.append(f"<div class='card {_verdict(base, tuned, higher)}'><div class='label'>{label}</div>"
+                         f"<div class='value'>{fmt.format(base)} → <b>{fmt.format(tuned)}</b></div></div>")
+    return f"<div class='cards'>{''.join(cards)}</div>"
+
+
+def _metric_table(scores: dict[str, Any]) -> str:
+    body = []
+    for key, label, fmt, higher in METRICS:
+        if key not in scores["base"] or key not in scores["tuned"]:
+            continue
+        base, tuned = scores["base"][key], scores["tuned"][key]
+        delta = tuned - base
+        shown = f"{delta:+.0%}" if key == "stopped" else f"{delta:+.4f}" if abs(delta) < 1 else f"{delta:+.2f}"
+        body.append(f"<tr><td>{label} <code>{key}</code></td><td>{fmt.format(base)}</td><td>{fmt.format(tuned)}</td>"
+                    f"<td class='{_verdict(base, tuned, higher)}'>{shown}</td></tr>")
+    return ("<table class='metrics'><thead><tr><th>metric</th><th>base</th><th>tuned</th><th>change</th></tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def _side_by_side(rows: list[dict[str, Any]]) -> str:
+    body = "".join(
+        f"<tr><td>{_e(r['input'])}<div class='origin'>{_e(r['origin'])}</div></td><td>{_e(r['reference'])}</td>"
+        f"<td>{_e(r['base'])}{_score(r, 'base')}</td><td>{_e(r['tuned'])}{_score(r, 'tuned')}</td></tr>"
+        for r in rows)
+    return ("<table class='side'><thead><tr><th>Inputs</th><th>Ground Truth</th><th>Response from non-finetuned model"
+            f"</th><th>Response from fine-tuned model</th></tr></thead><tbody>{body}</tbody></table>")
+
+
+def _score(row: dict[str, Any], which: str) -> str:
+    capped = "" if row[f"{which}_stopped"] else " · hit the length cap"
+    return f"<div class='origin'>ROUGE-L {row[f'{which}_scores']['rougeL']:.3f}{capped}</div>"
+
+
+def _loss_plot(layout: JobLayout) -> str:
+    steps = read_metrics(layout.steps)
+    epochs = [r for r in read_metrics(layout.metrics) if isinstance(r.get("eval_loss"), int | float)]
+    if not steps and not epochs:
+        return "<p class='note'>No training records in this job folder.</p>"
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(9, 3.4), dpi=110)
+    if steps:
+        axes.plot([s["step"] for s in steps], [s["loss"] for s in steps], color="#2f5bd3", lw=1.4,
+                  label="training loss (per step)")
+    last_step = {s["epoch"]: s["step"] for s in steps}
+    if epochs:
+        axes.plot([r.get("step", last_step.get(r["epoch"], 0)) for r in epochs], [r["eval_loss"] for r in epochs],
+                  "o-", color="#d2691e", lw=1.2, label="validation loss (per epoch; step 0: the base)")
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("loss")
+    axes.grid(alpha=0.3)
+    axes.legend(frameon=False)
+    return _png(figure, "training and validation loss")
+
+
+def _score_plot(scores: dict[str, Any]) -> str:
+    keys = [k for k in ("rouge1", "rouge2", "rougeL", "f1", "quasi_exact_match") if k in scores["tuned"]]
+    if not keys:
+        return ""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(9, 2.8), dpi=110)
+    x = range(len(keys))
+    axes.bar([i - 0.2 for i in x], [scores["base"][k] for k in keys], 0.4, label="base", color="#9aa6bf")
+    axes.bar([i + 0.2 for i in x], [scores["tuned"][k] for k in keys], 0.4, label="tuned", color="#2f5bd3")
+    axes.set_xticks(list(x), keys)
+    axes.set_ylim(0, 1)
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(frameon=False)
+    return _png(figure, "scores of base and tuned")
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to memory
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(figure: Any, alt: str) -> str:
+    data = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(data, format="png")
+    _pyplot().close(figure)
+    return f"<img alt='{alt}' src='data:image/png;base64,{base64.b64encode(data.getvalue()).decode()}'>"
+
+
+def _verdict(base: float, tuned: float, higher: bool) -> str:
+    if tuned == base:
+        return "same"
+    return "better" if (tuned > base) == higher else "worse"
+
+
+def _clip(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text))
+
+
+_ABOUT = ("How it is computed: both models answer each held-out row greedily, prompted as in training; ROUGE-1/2/L "
+          "are F-measures with the Porter stemmer (rouge-score); BLEU and chrF are sacrebleu's corpus scores (0-100); "
+          "exact match, quasi-exact match and word F1 follow FMEval's QA accuracy; \"stopped by itself\" is the share "
+          "of answers that ended before the length cap. The validation loss of the base is epoch 0 (the untrained "
+          "model); the tuned one is the best epoch, the one saved.")
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, "DejaVu Sans", sans-serif; color: #1d2330; background: #f6f7f9; margin: 0; }}
+main {{ max-width: 1100px; margin: 24px auto; padding: 0 24px 40px; }}
+h1 {{ font-size: 24px; margin-bottom: 4px; }} h1 span {{ color: #5b6475; font-weight: 500; font-size: 18px; }}
+h2 {{ font-size: 18px; margin: 28px 0 10px; }} .meta, .note, footer {{ color: #5b6475; font-size: 13px; }}
+.cards {{ display: flex; gap: 12px; flex-wrap: wrap; margin: 16px 0; }}
+.card {{ background: #fff; border: 1px solid #dfe3ea; border-radius: 10px; padding: 10px 16px; min-width: 150px; }}
+.card .label {{ font-size: 12px; color: #5b6475; text-transform: uppercase; letter-spacing: .4px; }}
+.card .value {{ font-size: 18px; margin-top: 4px; }} .card.better {{ border-color: #1f8a4c; }}
+.card.worse {{ border-color: #c0342b; }}
+table {{ border-collapse: collapse; width: 100%; background: #fff; border: 1px solid #dfe3ea; }}
+th, td {{ text-align: left; padding: 8px 10px; border-bottom: 1px solid #dfe3ea; vertical-align: top; }}
+td {{ font-size: 13px; }}
+th {{ background: #eef1f6; font-size: 12px; }} td.better {{ color: #1f8a4c; font-weight: 600; }}
+td.worse {{ color: #c0342b; font-weight: 600; }} table.metrics {{ width: auto; min-width: 520px; }}
+table.side td {{ white-space: pre-wrap; width: 25%; }} .origin {{ color: #8a93a5; font-size: 11px; margin-top: 4px; }}
+img {{ max-width: 100%; background: #fff; border: 1px solid #dfe3ea; border-radius: 8px; margin-top: 8px; }}
+footer {{ margin-top: 30px; }}
+</style></head>
+<body><main>
+{body}
+</main></body></html>
+"""
