@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from fmtune.models.loading import load_pretrained
 from fmtune.models.source import materialize, resolve_source
-from fmtune.recipes.causal_lm import causal_loss_sum
+from fmtune.training.losses import causal_loss_sum
 
 
 @pytest.mark.parametrize("head_chunks", [False, True])

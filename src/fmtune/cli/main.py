@@ -23,6 +23,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     remote = server_flags()
+    evaluate = commands.add_parser("evaluate", help="score a finished job's model and its base on held-out rows "
+                                                    "(a job of its own; its report: eval/report.html)")
+    evaluate.add_argument("job", help="job name or folder")
+    evaluate.add_argument("--data", metavar="PATH", help="rows to score, in the job's data format (default: the "
+                                                        "job's own validation rows)")
+    evaluate.add_argument("--metrics", help="comma-separated generation metrics, e.g. rougeL,bleu (default: all)")
+    evaluate.add_argument("--max-samples", type=int, help="rows the models answer (default 32)")
+    evaluate.add_argument("--max-new-tokens", type=int, help="longest answer, in tokens (default 128)")
+    evaluate.add_argument("--compare-base", action=argparse.BooleanOptionalAction, default=None,
+                          help="also score the base model the job was tuned from (default: yes)")
+    evaluate.add_argument("--job-name", help="the evaluation job's name (default: <job>-eval-<time>)")
+    evaluate.add_argument("--detach", action="store_true", help="run in the background")
     report = commands.add_parser("report", help="where a job's evaluation report is (eval/report.html): base vs tuned")
     report.add_argument("job", help="job name or folder")
     report.add_argument("--open", action="store_true", help="open it in the web browser")
@@ -309,6 +321,7 @@ def cmd_hyperparameters(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
+    import fmtune.evaluation.task  # noqa: F401  (evaluation jobs resume too)
     from fmtune.jobs import runner
     from fmtune.jobs.store import JobStore
     from fmtune.jobs.views import describe_job, stream_logs
@@ -449,9 +462,28 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return serve_forever(args.model, adapters, settings, name=args.name)
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import fmtune.evaluation.task  # noqa: F401  (registers the evaluation task)
+    from fmtune.jobs.layout import JobLayout
+    from fmtune.jobs.start import JobRequest, default_job_name, start_job
+
+    settings = {"evaluation_samples": args.max_samples, "evaluation_max_new_tokens": args.max_new_tokens,
+                "metrics": args.metrics, "compare_base": args.compare_base}
+    request = JobRequest(args.job, {"validation": args.data} if args.data else {},
+                         {k: str(v) for k, v in settings.items() if v is not None},
+                         job_name=args.job_name or default_job_name(f"{Path(args.job).name}-eval"), task="evaluation")
+    job = start_job(request, detach=args.detach)
+    if args.detach:
+        print(job.name, flush=True)
+        return 0
+    if job.exit_code == 0:
+        print(f"report: {JobLayout(Path(job.config.job_dir)).report}")
+    return job.exit_code or 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from fmtune.evaluation.report import write_report
-    from fmtune.jobs.artifacts import job_layout
+    from fmtune.jobs.layout import job_layout
 
     layout = job_layout(args.job)
     if layout is None:
@@ -549,6 +581,7 @@ COMMANDS = {
     "endpoints": cmd_endpoints,
     "studio": cmd_studio,
     "report": cmd_report,
+    "evaluate": cmd_evaluate,
 }
 
 if __name__ == "__main__":

@@ -62,8 +62,10 @@ def data_mode(instruction_tuned: bool, chat_dataset: bool) -> Mode:
     return "chat" if chat_dataset else "instruction" if instruction_tuned else "domain"
 
 
-def normalize_channels(channels: Mapping[str, str | Path]) -> dict[str, Path]:
-    """Map channel names (accepting JumpStart's `train` alias and file:// URIs) to existing paths."""
+def normalize_channels(channels: Mapping[str, str | Path], required: tuple[str, ...] = ("training",)
+                       ) -> dict[str, Path]:
+    """Map channel names (accepting JumpStart's `train` alias and file:// URIs) to existing paths; the `required`
+    ones must be there."""
     problems, resolved = [], {}
     for name, location in channels.items():
         canonical = CHANNEL_NAMES.get(name)
@@ -77,7 +79,8 @@ def normalize_channels(channels: Mapping[str, str | Path]) -> dict[str, Path]:
             problems.append(f"channel '{name}' given twice ('train' and 'training' are the same channel)")
         else:
             resolved[canonical] = path.resolve()
-    if "training" not in resolved and not any(CHANNEL_NAMES.get(name) == "training" for name in channels):
+    if "training" in required and "training" not in resolved and not any(
+            CHANNEL_NAMES.get(name) == "training" for name in channels):
         problems.append("no training channel; pass --training PATH (SDK: fit({'training': PATH}))")
     if problems:
         raise DataError("Data channels: " + "; ".join(problems) + ".")

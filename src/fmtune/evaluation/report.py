@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fmtune.atomic import write_file_atomically
-from fmtune.jobs.layout import JobLayout
+from fmtune.jobs.layout import JobLayout, job_layout
 from fmtune.jobs.metrics import read_metrics
 
 # (key in metrics.json, label, format, higher is better)
@@ -64,13 +64,15 @@ def render(layout: JobLayout) -> str:
 def summary(layout: JobLayout, rows: int = 3, width: int = 70) -> str:
     """The report's gist as plain text (what `make demo` prints): headline deltas, then a few rows side by side."""
     scores = json.loads((layout.evaluation / "metrics.json").read_text())
+    base = scores.get("base", {})
     lines = [f"{'':<20}{'base':>10}{'tuned':>10}"]
     for key, label, fmt, _ in METRICS:
-        if key in HEADLINE and key in scores["base"] and key in scores["tuned"]:
-            lines.append(f"{label:<20}{fmt.format(scores['base'][key]):>10}{fmt.format(scores['tuned'][key]):>10}")
+        if key in HEADLINE and key in scores["tuned"]:
+            shown = fmt.format(base[key]) if key in base else "–"
+            lines.append(f"{label:<20}{shown:>10}{fmt.format(scores['tuned'][key]):>10}")
     for row in read_metrics(layout.evaluation / "predictions.jsonl")[:rows]:
         lines += ["", f"input:     {_clip(row['input'].split(chr(10) + chr(10) + '### Response')[0], width)}",
-                  f"reference: {_clip(row['reference'], width)}", f"base:      {_clip(row['base'], width)}",
+                  f"reference: {_clip(row['reference'], width)}", f"base:      {_clip(row.get('base', '–'), width)}",
                   f"tuned:     {_clip(row['tuned'], width)}"]
     return "\n".join(lines)
 
@@ -84,24 +86,28 @@ def _config(layout: JobLayout) -> dict[str, Any]:
 
 def _headline(scores: dict[str, Any]) -> str:
     cards = []
+    base_scores = scores.get("base", {})
     for key, label, fmt, higher in METRICS:
-        if key in HEADLINE and key in scores["base"] and key in scores["tuned"]:
-            base, tuned = scores["base"][key], scores["tuned"][key]
+        if key in HEADLINE and key in scores["tuned"]:
+            base, tuned = base_scores.get(key), scores["tuned"][key]
+            before = "" if base is None else f"{fmt.format(base)} → "
             cards.append(f"<div class='card {_verdict(base, tuned, higher)}'><div class='label'>{label}</div>"
-                         f"<div class='value'>{fmt.format(base)} → <b>{fmt.format(tuned)}</b></div></div>")
+                         f"<div class='value'>{before}<b>{fmt.format(tuned)}</b></div></div>")
     return f"<div class='cards'>{''.join(cards)}</div>"
 
 
 def _metric_table(scores: dict[str, Any]) -> str:
     body = []
+    base_scores = scores.get("base", {})
     for key, label, fmt, higher in METRICS:
-        if key not in scores["base"] or key not in scores["tuned"]:
+        if key not in scores["tuned"]:
             continue
-        base, tuned = scores["base"][key], scores["tuned"][key]
-        delta = tuned - base
-        shown = f"{delta:+.0%}" if key == "stopped" else f"{delta:+.4f}" if abs(delta) < 1 else f"{delta:+.2f}"
-        body.append(f"<tr><td>{label} <code>{key}</code></td><td>{fmt.format(base)}</td><td>{fmt.format(tuned)}</td>"
-                    f"<td class='{_verdict(base, tuned, higher)}'>{shown}</td></tr>")
+        base, tuned = base_scores.get(key), scores["tuned"][key]
+        delta = None if base is None else tuned - base
+        shown = "–" if delta is None else f"{delta:+.0%}" if key == "stopped" else (
+            f"{delta:+.4f}" if abs(delta) < 1 else f"{delta:+.2f}")
+        body.append(f"<tr><td>{label} <code>{key}</code></td><td>{'–' if base is None else fmt.format(base)}</td>"
+                    f"<td>{fmt.format(tuned)}</td><td class='{_verdict(base, tuned, higher)}'>{shown}</td></tr>")
     return ("<table class='metrics'><thead><tr><th>metric</th><th>base</th><th>tuned</th><th>change</th></tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>")
 
@@ -109,18 +115,23 @@ def _metric_table(scores: dict[str, Any]) -> str:
 def _side_by_side(rows: list[dict[str, Any]]) -> str:
     body = "".join(
         f"<tr><td>{_e(r['input'])}<div class='origin'>{_e(r['origin'])}</div></td><td>{_e(r['reference'])}</td>"
-        f"<td>{_e(r['base'])}{_score(r, 'base')}</td><td>{_e(r['tuned'])}{_score(r, 'tuned')}</td></tr>"
+        f"<td>{_e(r.get('base', '–'))}{_score(r, 'base')}</td><td>{_e(r['tuned'])}{_score(r, 'tuned')}</td></tr>"
         for r in rows)
     return ("<table class='side'><thead><tr><th>Inputs</th><th>Ground Truth</th><th>Response from non-finetuned model"
             f"</th><th>Response from fine-tuned model</th></tr></thead><tbody>{body}</tbody></table>")
 
 
 def _score(row: dict[str, Any], which: str) -> str:
+    if f"{which}_scores" not in row:
+        return ""
     capped = "" if row[f"{which}_stopped"] else " · hit the length cap"
     return f"<div class='origin'>ROUGE-L {row[f'{which}_scores']['rougeL']:.3f}{capped}</div>"
 
 
 def _loss_plot(layout: JobLayout) -> str:
+    config = _config(layout)
+    trained = job_layout(config["model"]) if config.get("task") == "evaluation" else None
+    layout = trained or layout  # an evaluation job: the curve of the job it evaluated
     steps = read_metrics(layout.steps)
     epochs = [r for r in read_metrics(layout.metrics) if isinstance(r.get("eval_loss"), int | float)]
     if not steps and not epochs:
@@ -143,7 +154,7 @@ def _loss_plot(layout: JobLayout) -> str:
 
 def _score_plot(scores: dict[str, Any]) -> str:
     keys = [k for k in ("rouge1", "rouge2", "rougeL", "f1", "quasi_exact_match") if k in scores["tuned"]]
-    if not keys:
+    if not keys or "base" not in scores:
         return ""
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(9, 2.8), dpi=110)
@@ -174,8 +185,8 @@ def _png(figure: Any, alt: str) -> str:
     return f"<img alt='{alt}' src='data:image/png;base64,{base64.b64encode(data.getvalue()).decode()}'>"
 
 
-def _verdict(base: float, tuned: float, higher: bool) -> str:
-    if tuned == base:
+def _verdict(base: float | None, tuned: float, higher: bool) -> str:
+    if base is None or tuned == base:
         return "same"
     return "better" if (tuned > base) == higher else "worse"
 
@@ -189,11 +200,11 @@ def _e(text: Any) -> str:
     return html.escape(str(text))
 
 
-_ABOUT = ("How it is computed: both models answer each held-out row greedily, prompted as in training; ROUGE-1/2/L "
-          "are F-measures with the Porter stemmer (rouge-score); BLEU and chrF are sacrebleu's corpus scores (0-100); "
-          "exact match, quasi-exact match and word F1 follow FMEval's QA accuracy; \"stopped by itself\" is the share "
-          "of answers that ended before the length cap. The validation loss of the base is epoch 0 (the untrained "
-          "model); the tuned one is the best epoch, the one saved.")
+_ABOUT = ("How it is computed: the validation loss is the mean cross-entropy per target token over every held-out "
+          "sequence, with the loss functions training uses; both models answer the first held-out rows greedily, "
+          "prompted as in training; ROUGE-1/2/L are F-measures with the Porter stemmer (rouge-score); BLEU and chrF "
+          "are sacrebleu's corpus scores (0-100); exact match, quasi-exact match and word F1 follow FMEval's QA "
+          "accuracy; \"stopped by itself\" is the share of answers that ended before the length cap.")
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>

@@ -7,19 +7,9 @@ from pathlib import Path
 
 from fmtune.data.prompting import PromptFormat
 from fmtune.errors import UserError
-from fmtune.jobs.layout import JobLayout
+from fmtune.jobs.layout import JobLayout, job_layout
 from fmtune.models.generate import LoadedModel, load_model_dir
 from fmtune.models.source import catalog_card_of, is_pipeline, materialize, require_safe_weights, resolve_source
-from fmtune.paths import jobs_dir
-
-
-def job_layout(reference: str) -> JobLayout | None:
-    """The job a reference names (a job folder, or a job name under FMTUNE_HOME/jobs), if it names one."""
-    for candidate in (Path(reference).expanduser(), jobs_dir() / reference):
-        layout = JobLayout(candidate)
-        if layout.is_job():
-            return layout
-    return None
 
 
 def model_dir(reference: str) -> Path:

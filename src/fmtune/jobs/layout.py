@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fmtune.atomic import write_file_atomically
+from fmtune.paths import jobs_dir
 
 
 @dataclass(frozen=True)
@@ -82,3 +83,12 @@ class JobLayout:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         record = {"status": status, "failure_reason": reason, "pid": pid, "updated": now}
         write_file_atomically(self.status_file, (json.dumps(record) + "\n").encode())
+
+
+def job_layout(reference: str) -> JobLayout | None:
+    """The job a reference names (a job folder, or a job name under FMTUNE_HOME/jobs), if it names one."""
+    for candidate in (Path(reference).expanduser(), jobs_dir() / reference):
+        layout = JobLayout(candidate)
+        if layout.is_job():
+            return layout
+    return None

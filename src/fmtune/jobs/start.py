@@ -86,10 +86,15 @@ def build_job(request: JobRequest) -> JobConfig:
         raise ConfigError([Problem(
             "--trust-remote-code runs Python code from the model repository: pin it with --revision <commit sha> "
             "so that the code cannot change under you.", key="revision")])
-    source = resolve_source(request.model, tiny_random=request.tiny_random)  # unknown: other checks are moot
+    explicit = find_task(request.task) if request.task else None
+    subject = explicit.model_source if explicit is not None else None  # a task about a finished job, not a model
+    # unknown: other checks are moot
+    source = subject(request.model) if subject else resolve_source(request.model, tiny_random=request.tiny_random)
     card = source.card
     problems: list[Problem | str] = []
-    if card:
+    if subject:
+        model_task = request.task
+    elif card:
         model_task = card.task
     else:
         config = brought_model_config(source, RemoteCode(request.trust_remote_code, request.revision))
@@ -123,7 +128,8 @@ def build_job(request: JobRequest) -> JobConfig:
     try:
         # s3:// channels are fetched into the local cache first (fmtune.storage): the data is checked as read.
         fetched = {name: fetch(str(where)) if is_s3(where) else where for name, where in request.channels.items()}
-        channels = {k: str(v) for k, v in normalize_channels(fetched).items()}
+        required = task.required_channels if task is not None else ("training",)
+        channels = {k: str(v) for k, v in normalize_channels(fetched, required).items()}
     except UserError as err:
         problems.append(Problem(str(err), key="channels"))
         channels = {}

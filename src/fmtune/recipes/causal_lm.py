@@ -19,8 +19,8 @@ from fmtune.catalog.formats import chat_template_for, stop_strings_for
 from fmtune.config.hyperparameters import Hyperparameters
 from fmtune.data.batching import collate
 from fmtune.data.channels import Splits, cap, data_mode
-from fmtune.data.encode import IGNORE_INDEX, Encoded, encode_split
-from fmtune.data.packing import collate_packing, keeps_examples_apart, pack_examples, packed_model_inputs
+from fmtune.data.encode import Encoded, encode_split
+from fmtune.data.packing import collate_packing, keeps_examples_apart, pack_examples
 from fmtune.data.prompting import PromptFormat, end_of_turn_ids
 from fmtune.data.token_cache import cached, fingerprint
 from fmtune.errors import UserError
@@ -33,8 +33,8 @@ from fmtune.recipes.setup import load_base, log_model, plan_memory, set_up
 from fmtune.tasks.text import read_splits
 from fmtune.training.distributed import shard
 from fmtune.training.joblog import JobLog
-from fmtune.training.loop import Batch, TrainingRun, fit
-from fmtune.training.losses import head_loss_matches, head_loss_sum, token_loss_sum
+from fmtune.training.loop import TrainingRun, fit
+from fmtune.training.losses import causal_loss_sum, head_loss_matches
 from fmtune.training.stop import StopRequest
 
 
@@ -152,30 +152,6 @@ def use_packing(model: Any, mode: str, hp: Hyperparameters, device: torch.device
     log(f"packing: off: {model.config.model_type} does not keep packed examples apart (its attention mask "
         "ignores position ids), so batches are padded, grouped by length")
     return False
-
-
-def causal_loss_sum(model: Any, batch: Batch, head_chunks: bool = False) -> tuple[torch.Tensor, int]:
-    """Sum of next-token cross-entropy over target tokens, and their count.
-
-    A packed batch (it has position_ids) is called without attention_mask and KV cache, so that the model
-    builds block-diagonal masks from the positions (fmtune.data.packing). `head_chunks`: the loss is taken
-    from the last hidden states chunk by chunk, never holding the full logits (fmtune.training.losses).
-    Mixture-of-experts models (Mixtral) also return the router's load-balancing loss; it is added with the
-    model's coefficient (per token, so it survives the division by the token count)."""
-    if "position_ids" in batch:
-        inputs = packed_model_inputs(batch)
-    else:
-        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "use_cache": False}
-    if head_chunks:
-        loss, output = head_loss_sum(model, inputs, batch["labels"])
-    else:
-        output = model(**inputs)
-        loss = token_loss_sum(output.logits, batch["labels"])
-    n_tokens = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
-    aux_loss = getattr(output, "aux_loss", None)
-    if aux_loss is not None and model.training:
-        loss = loss + model.config.router_aux_loss_coef * aux_loss.float() * n_tokens
-    return loss, n_tokens
 
 
 if __name__ == "__main__":

@@ -58,18 +58,17 @@ def save_outputs(
 
 def evaluate_outputs(setup: Setup, records: list, prompt_format: PromptFormat, layout: JobLayout, log: JobLog,
                      chat_template: str | None = None, seq2seq: bool = False) -> None:
-    """After the outputs are saved: the base and the saved model answer `evaluation_samples` held-out rows, scored
-    into eval/ and eval/report.html (fmtune.evaluation). The model is safe on disk first, so a problem here never
-    costs the training."""
-    from fmtune.evaluation.run import Generation, evaluate_saved_model
+    """After the outputs are saved: the saved model and its base are scored on the held-out rows (fmtune.evaluation),
+    into eval/ and eval/report.html. The model is safe on disk first, so a problem here never costs the training."""
+    from fmtune.evaluation.run import Evaluation, evaluate
 
     hp = setup.hp
     if not hp.evaluation_samples or not setup.dist.is_main:
         return
     if setup.dist.active:
-        log("evaluation: not run inside a multi-process (FSDP) job in this version; the report has the losses only")
-        records = []
-    generation = Generation(hp.evaluation_max_new_tokens, prompt_format.eos_token_ids, prompt_format.stop_strings,
-                            setup.device, seq2seq, setup.remote_code)
-    evaluate_saved_model(layout, setup.model_dir, setup.tokenizer, records, log, generation,
-                         samples=hp.evaluation_samples, max_length=setup.max_length, chat_template=chat_template)
+        log("evaluation: not run inside a multi-process (FSDP) job in this version; run `fmtune evaluate JOB` after it")
+        return
+    plan = Evaluation(layout.model, setup.model_dir, prompt_format.mode, hp.evaluation_samples,
+                      hp.evaluation_max_new_tokens, setup.max_length, prompt_format.eos_token_ids,
+                      prompt_format.stop_strings, setup.device, seq2seq, chat_template, remote_code=setup.remote_code)
+    evaluate(plan, setup.tokenizer, records, layout, log)

@@ -12,11 +12,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import torch
-import torch.nn.functional as F
-
 from fmtune.data.batching import collate_seq2seq
-from fmtune.data.encode import IGNORE_INDEX, encode_split
+from fmtune.data.encode import encode_split
 from fmtune.data.prompting import PromptFormat
 from fmtune.jobs.config import JobConfig
 from fmtune.jobs.layout import JobLayout
@@ -28,6 +25,7 @@ from fmtune.tasks.text import read_splits
 from fmtune.training.distributed import shard
 from fmtune.training.joblog import JobLog
 from fmtune.training.loop import TrainingRun, fit
+from fmtune.training.losses import seq2seq_loss_sum
 from fmtune.training.stop import StopRequest
 
 
@@ -79,14 +77,6 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
     save_outputs(model, setup, prompt_format, layout, log, rebuild, seq2seq=True)
     del model  # evaluation loads the saved model and the base, one at a time
     evaluate_outputs(setup, splits.validation, prompt_format, layout, log, seq2seq=True)
-
-
-def seq2seq_loss_sum(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """Summed cross-entropy of the decoder's predictions over target tokens, and their count."""
-    logits = model(**batch).logits
-    labels = batch["labels"]
-    loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
-    return loss, int((labels != IGNORE_INDEX).sum())
 
 
 if __name__ == "__main__":

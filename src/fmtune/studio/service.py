@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import fmtune.evaluation.task  # noqa: F401  (evaluation jobs are listed, resumed and cloned here too)
 from fmtune.catalog import ModelCard, find_card, get_card, search_cards
 from fmtune.errors import ConfigError, Problem, UserError
 from fmtune.jobs.layout import JobLayout

@@ -18,6 +18,7 @@ class JobView(Protocol):
     """What a task's checks read of a job (fmtune.jobs.config.JobConfig is one)."""
 
     task: str
+    model: str
     channels: Mapping[str, str]
     trust_remote_code: bool
     revision: str | None
@@ -45,6 +46,10 @@ class Task:
     trains_config: Callable[[Mapping[str, Any]], bool] | None = None
     # Studio's data preview: (job, rows) -> what training will see (counts, the first rows as rendered, lengths).
     preview: Callable[[JobView, int], dict[str, Any]] | None = None
+    required_channels: tuple[str, ...] = ("training",)
+    # A task whose subject is not a model to load but something else (evaluation: a finished job): the reference
+    # -> the model source the job records. None: the reference is a model (catalog id, folder, hub id).
+    model_source: Callable[[str], Any] | None = None
 
 
 _TASKS: dict[str, Task] = {}

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from fmtune.data.encode import IGNORE_INDEX
+from fmtune.data.packing import packed_model_inputs
 
 CHUNK_TOKENS = 256  # 256 tokens × 49k vocab ≈ 50 MB of fp32 logits alive at a time
 
@@ -144,3 +145,35 @@ def _chunk_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 def _head_chunk_loss(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return _chunk_loss(head(hidden), targets)
+
+
+def causal_loss_sum(model: Any, batch: dict[str, torch.Tensor], head_chunks: bool = False) -> tuple[torch.Tensor, int]:
+    """Sum of next-token cross-entropy over target tokens, and their count.
+
+    A packed batch (it has position_ids) is called without attention_mask and KV cache, so that the model
+    builds block-diagonal masks from the positions (fmtune.data.packing). `head_chunks`: the loss is taken
+    from the last hidden states chunk by chunk, never holding the full logits (fmtune.training.losses).
+    Mixture-of-experts models (Mixtral) also return the router's load-balancing loss; it is added with the
+    model's coefficient (per token, so it survives the division by the token count)."""
+    if "position_ids" in batch:
+        inputs = packed_model_inputs(batch)
+    else:
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "use_cache": False}
+    if head_chunks:
+        loss, output = head_loss_sum(model, inputs, batch["labels"])
+    else:
+        output = model(**inputs)
+        loss = token_loss_sum(output.logits, batch["labels"])
+    n_tokens = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+    aux_loss = getattr(output, "aux_loss", None)
+    if aux_loss is not None and model.training:
+        loss = loss + model.config.router_aux_loss_coef * aux_loss.float() * n_tokens
+    return loss, n_tokens
+
+
+def seq2seq_loss_sum(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Summed cross-entropy of the decoder's predictions over target tokens, and their count."""
+    logits = model(**batch).logits
+    labels = batch["labels"]
+    loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
+    return loss, int((labels != IGNORE_INDEX).sum())
