@@ -73,7 +73,11 @@ def test_fine_tune_watch_deploy_compare(studio, page):
     screenshot(page, "05-job-running")
     expect(page.locator("#status")).to_have_text("Completed", timeout=600_000)
     expect(page.locator("#chart .eval-point")).to_have_count(2)  # epoch 0 (the base) and epoch 1
-    expect(page.locator("#downloads a")).to_have_count(2)  # adapter, model
+    expect(page.locator("#downloads a")).to_have_text(["adapter", "model", "evaluation report"])
+    with page.context.expect_page() as opened:  # the report opens beside the job page
+        page.click("#downloads a:has-text('evaluation report')")
+    expect(opened.value.locator("h1")).to_contain_text("Did the fine-tune help?")
+    opened.value.close()
     screenshot(page, "06-job-completed")
     page.goto(server.url + "/jobs")
     row = page.locator(f"tr[data-job='{name}']")
