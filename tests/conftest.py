@@ -143,6 +143,7 @@ def endpoints_in_process() -> Iterator[None]:
     from dataclasses import replace
 
     from fmtune import serve
+    from fmtune.serve import launcher
     from fmtune.serve.launcher import Endpoint, default_name
     from fmtune.serve.registry import check_name, register, store_key, unregister
     from fmtune.serve.server import ServerThread, endpoint_record, load_engine
@@ -174,8 +175,9 @@ def endpoints_in_process() -> Iterator[None]:
         return True
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(serve, "start_endpoint", start)
-        patch.setattr(serve, "stop_endpoint", stop)
+        for where in (serve, launcher):  # the package's name, and the launcher's own (Endpoint.stop calls it)
+            patch.setattr(where, "start_endpoint", start)
+            patch.setattr(where, "stop_endpoint", stop)
         yield
         for name in list(running):  # a test that failed before deleting its endpoints
             stop(name)
