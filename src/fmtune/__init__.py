@@ -4,7 +4,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SDK = ("Estimator", "Predictor", "TrainingJobAnalytics")
+_SDK = ("Estimator", "Predictor", "TrainingJobAnalytics", "evaluate")
 
 
 def __getattr__(name: str) -> Any:

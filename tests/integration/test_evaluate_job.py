@@ -71,8 +71,11 @@ def test_what_cannot_be_evaluated_says_why(trained_embedded_job, capsys, args, s
 
 
 def test_the_sdk_evaluates_an_attached_job(trained_embedded_job):
+    import fmtune
     from fmtune.sagemaker.jumpstart.estimator import JumpStartEstimator
 
     estimator = JumpStartEstimator.attach(TRAINED_JOB)
     scores = estimator.evaluate(max_samples=2, max_new_tokens=8, metrics="rougeL")
     assert scores["samples"] == 2 and "rougeL" in scores["base"] and "rougeL" in scores["tuned"]
+    with pytest.raises(ValueError, match="is not a job"):  # fmtune.evaluate(JOB): the same, by job name
+        fmtune.evaluate("no-such-job")

@@ -198,27 +198,11 @@ class Estimator:
         if wait:
             self.latest_training_job.wait(logs=logs)
 
-    def evaluate(self, data: Any = None, *, max_samples: int | None = None, max_new_tokens: int | None = None,
-                 metrics: str | None = None, compare_base: bool = True, job_name: str | None = None) -> dict[str, Any]:
-        """Score the trained model and its base on held-out rows (the job's own validation rows, or `data` in the
-        job's format) as an evaluation job (`fmtune evaluate`); wait for it and return eval/metrics.json
-        ({"base": {...}, "tuned": {...}}). The report is eval/report.html in that job's folder."""
-        import fmtune.evaluation.task  # noqa: F401  (registers the evaluation task)
-
+    def evaluate(self, data: Any = None, **settings: Any) -> dict[str, Any]:
+        """`fmtune.evaluate` for this estimator's job, once it has ended."""
         if self._remote is not None:
             raise ValueError("evaluate() on a remote Studio is not in this version; run `fmtune evaluate` there.")
-        trained = self._job().wait(logs=False)
-        settings = {"evaluation_samples": max_samples, "evaluation_max_new_tokens": max_new_tokens,
-                    "metrics": metrics, "compare_base": compare_base}
-        request = JobRequest(trained.name, {"validation": local_path(data)} if data is not None else {},
-                             {k: str(v) for k, v in settings.items() if v is not None},
-                             job_name=job_name or default_job_name(f"{trained.name}-eval"), task="evaluation")
-        try:
-            job = start_job(request, detach=True).config
-        except UserError as err:
-            raise ValueError(str(err)) from None
-        TrainingJob(job.job_name).wait(logs=False)
-        return json.loads((JobLayout(Path(job.job_dir)).evaluation / "metrics.json").read_text())
+        return evaluate(self._job().wait(logs=False).name, data, **settings)
 
     def logs(self) -> None:
         """Print the job's log until it ends; raise UnexpectedStatusException if it Failed."""
@@ -336,3 +320,23 @@ def _wants_logs(logs: Any) -> bool:
 
 def _as_string(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
+
+
+def evaluate(job: str, data: Any = None, *, max_samples: int | None = None, max_new_tokens: int | None = None,
+             metrics: str | None = None, compare_base: bool = True, job_name: str | None = None) -> dict[str, Any]:
+    """Score a finished job's model and its base on held-out rows (its own validation rows, or `data` in the job's
+    format) as an evaluation job (`fmtune evaluate`); wait for it and return its eval/metrics.json ({"base": {...},
+    "tuned": {...}}). The report is eval/report.html in the evaluation job's folder."""
+    import fmtune.evaluation.task  # noqa: F401  (registers the evaluation task)
+
+    settings = {"evaluation_samples": max_samples, "evaluation_max_new_tokens": max_new_tokens, "metrics": metrics,
+                "compare_base": compare_base}
+    request = JobRequest(job, {"validation": local_path(data)} if data is not None else {},
+                         {k: str(v) for k, v in settings.items() if v is not None},
+                         job_name=job_name or default_job_name(f"{Path(job).name}-eval"), task="evaluation")
+    try:
+        started = start_job(request, detach=True).config
+    except UserError as err:  # as SageMaker's SDK raises bad arguments
+        raise ValueError(str(err)) from None
+    TrainingJob(started.job_name).wait(logs=False)
+    return json.loads((JobLayout(Path(started.job_dir)).evaluation / "metrics.json").read_text())
