@@ -21,8 +21,10 @@ expect.set_options(timeout=60_000)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-sync", "--disable-dev-shm-usage"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Per module: Playwright's sync API keeps an event loop running in this thread while it is open, which
+    would break `asyncio.run` in the tests after the browser ones."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is not installed at {CHROMIUM}: `make test` installs Debian's chromium package "
                     "(apt-get install -y chromium).")

@@ -385,7 +385,7 @@ def test_the_job_is_listed_with_its_progress(client, finished_job):
     job = listed[RUN_NAME]
     assert job["status"] == "Completed" and job["progress"] == 1.0
     assert job["step"] == job["total_steps"] and job["total_steps"] >= 1
-    assert job["artifacts"] == ["adapter", "model"]
+    assert job["artifacts"] == ["adapter", "model", "report"]  # the report: the evaluation every job ends with
     assert job["best_eval_loss"] is not None
 
 
@@ -424,10 +424,12 @@ def test_the_adapter_artifact_is_a_zip_of_the_adapter_folder(client, finished_jo
     names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
     assert "adapter/adapter_config.json" in names and "adapter/adapter_model.safetensors" in names
     assert list(tmp_path.iterdir()) == []  # the temporary zip is gone once sent
+    report = client.get(f"/api/v1/jobs/{RUN_NAME}/artifacts/report")
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    assert report.headers["content-disposition"].startswith("inline") and "Did the fine-tune help?" in report.text
 
 
-@pytest.mark.parametrize("kind, message", [("weights", "choose one of"), ("report", "has no report"),
-                                           ("previews", "has no previews")])
+@pytest.mark.parametrize("kind, message", [("weights", "choose one of"), ("previews", "has no previews")])
 def test_an_artifact_the_job_does_not_have_is_a_404(client, finished_job, kind, message):
     assert message in error_of(client.get(f"/api/v1/jobs/{RUN_NAME}/artifacts/{kind}"), 404)["message"]
 

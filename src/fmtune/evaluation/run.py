@@ -21,7 +21,7 @@ from fmtune.evaluation.metrics import corpus_scores, sample_scores
 from fmtune.evaluation.report import HEADLINE, METRICS, write_report
 from fmtune.jobs.layout import JobLayout
 from fmtune.jobs.metrics import perplexity
-from fmtune.models.loading import free_memory, load_pretrained
+from fmtune.models.loading import for_inference, free_memory, load_pretrained
 from fmtune.training.losses import causal_loss_sum, seq2seq_loss_sum
 
 EVAL_BATCH = 8  # answers generated together
@@ -77,9 +77,7 @@ def evaluate(plan: Evaluation, tokenizer: Any, records: Sequence[Any], out: JobL
 def score_model(folder: Path, plan: Evaluation, tokenizer: Any, examples: list[Encoded],
                 prompts: Sequence[EvalPrompt]) -> tuple[float | None, list[Answer]]:
     """Load the model in `folder`; its mean validation loss and its answers; free it before the next one loads."""
-    model = load_pretrained(folder, plan.device, seq2seq=plan.seq2seq, **plan.remote_code)
-    model.config.use_cache = True
-    model.eval()
+    model = for_inference(load_pretrained(folder, plan.device, seq2seq=plan.seq2seq, **plan.remote_code))
     try:
         loss = mean_loss(model, examples, tokenizer.pad_token_id, plan.seq2seq)
         answers = answer(model, tokenizer, prompts, max_new_tokens=plan.max_new_tokens, eos_ids=plan.eos_ids,

@@ -10,7 +10,7 @@ import torch
 
 from fmtune.catalog import ModelCard
 from fmtune.data.prompting import PromptFormat
-from fmtune.models.loading import load_pretrained, load_tokenizer, quiet_libraries, training_device
+from fmtune.models.loading import for_inference, load_pretrained, load_tokenizer, quiet_libraries, training_device
 
 
 @dataclass
@@ -31,9 +31,7 @@ def load_model_dir(path: Path, prompt_format: PromptFormat | None = None, card: 
     tokenizer = load_tokenizer(path)
     fmt = prompt_format or PromptFormat.load(path) or default_format(tokenizer, card)
     seq2seq = bool(getattr(AutoConfig.from_pretrained(path), "is_encoder_decoder", False))
-    model = load_pretrained(path, training_device(), seq2seq=seq2seq)
-    model.config.use_cache = True
-    model.eval()
+    model = for_inference(load_pretrained(path, training_device(), seq2seq=seq2seq))
     return LoadedModel(model, tokenizer, fmt, path)
 
 

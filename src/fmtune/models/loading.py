@@ -99,6 +99,15 @@ def cpu_4bit_unpackable(model_dir: Path, **remote_code: Any) -> list[str] | None
     return [*odd, *([output] if output else [])]
 
 
+def for_inference(model: Any) -> Any:
+    """A model loaded for training, set up to generate: KV cache on, eval mode, and no MoE router logits (their
+    load-balancing loss is for training and breaks padded batches)."""
+    model.config.use_cache = True
+    if getattr(model.config, "output_router_logits", False):
+        model.config.output_router_logits = False
+    return model.eval()
+
+
 def free_memory() -> None:
     """Give back what a model just dropped held (before the next one loads)."""
     import gc

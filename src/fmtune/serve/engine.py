@@ -142,7 +142,7 @@ class Engine:
 
         from fmtune.jobs.artifacts import adapter_dir, adapter_format, model_dir
         from fmtune.models.generate import default_format
-        from fmtune.models.loading import load_tokenizer, quiet_libraries, training_device
+        from fmtune.models.loading import for_inference, load_tokenizer, quiet_libraries, training_device
         from fmtune.models.source import catalog_card_of
 
         settings = (settings or ServeSettings()).check()
@@ -158,9 +158,7 @@ class Engine:
         device = training_device()
         dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
         auto = AutoModelForSeq2SeqLM if is_seq2seq else AutoModelForCausalLM
-        model = auto.from_pretrained(path, dtype=dtype, use_safetensors=True)
-        if getattr(model.config, "output_router_logits", False):  # MoE training aux loss: breaks padded batches
-            model.config.output_router_logits = False
+        model = for_inference(auto.from_pretrained(path, dtype=dtype, use_safetensors=True))
         for index, (name, folder) in enumerate(adapter_dirs.items()):
             model = attach_adapter(model, name, folder, first=index == 0)
         model.to(device).eval()
