@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fmtune.atomic import write_file_atomically
+from fmtune.data.templates import DEMARCATION
 from fmtune.jobs.layout import JobLayout, job_layout
 from fmtune.jobs.metrics import read_metrics
 
@@ -71,7 +72,8 @@ def summary(layout: JobLayout, rows: int = 3, width: int = 70) -> str:
             shown = fmt.format(base[key]) if key in base else "–"
             lines.append(f"{label:<20}{shown:>10}{fmt.format(scores['tuned'][key]):>10}")
     for row in read_metrics(layout.evaluation / "predictions.jsonl")[:rows]:
-        lines += ["", f"input:     {_clip(row['input'].split(chr(10) + chr(10) + '### Response')[0], width)}",
+        question = row["input"].removesuffix(DEMARCATION)
+        lines += ["", f"input:     {_clip(question, width, keep_end=True)}",
                   f"reference: {_clip(row['reference'], width)}", f"base:      {_clip(row.get('base', '–'), width)}",
                   f"tuned:     {_clip(row['tuned'], width)}"]
     return "\n".join(lines)
@@ -191,9 +193,12 @@ def _verdict(base: float | None, tuned: float, higher: bool) -> str:
     return "better" if (tuned > base) == higher else "worse"
 
 
-def _clip(text: str, width: int) -> str:
+def _clip(text: str, width: int, keep_end: bool = False) -> str:
+    """One line of at most `width` characters; a prompt keeps its end (the question, after any template text)."""
     flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+    if len(flat) <= width:
+        return flat
+    return "…" + flat[-(width - 1):] if keep_end else flat[: width - 1] + "…"
 
 
 def _e(text: Any) -> str:
