@@ -23,16 +23,23 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     remote = server_flags()
-    evaluate = commands.add_parser("evaluate", help="score a finished job's model and its base on held-out rows "
-                                                    "(a job of its own; its report: eval/report.html)")
-    evaluate.add_argument("job", help="job name or folder")
+    evaluate = commands.add_parser("evaluate", help="score a finished job's model and its base on held-out rows, "
+                                                    "or a model alone (a job of its own; report: eval/report.html)")
+    evaluate.add_argument("job", metavar="JOB|MODEL", help="job name or folder; or a model (catalog id, folder, hub "
+                                                          "id) with --data")
     evaluate.add_argument("--data", metavar="PATH", help="rows to score, in the job's data format (default: the "
-                                                        "job's own validation rows)")
+                                                        "job's own validation rows); a model: required")
     evaluate.add_argument("--metrics", help="comma-separated generation metrics, e.g. rougeL,bleu (default: all)")
     evaluate.add_argument("--max-samples", type=int, help="rows the models answer (default 32)")
     evaluate.add_argument("--max-new-tokens", type=int, help="longest answer, in tokens (default 128)")
     evaluate.add_argument("--compare-base", action=argparse.BooleanOptionalAction, default=None,
                           help="also score the base model the job was tuned from (default: yes)")
+    evaluate.add_argument("--judge-url", metavar="URL", help="an OpenAI-compatible server (…/v1) whose model rates "
+                                                            "each answer 1-10; key from $OPENAI_API_KEY")
+    evaluate.add_argument("--judge-model", metavar="NAME", help="the judge's model name (default: the server's first)")
+    evaluate.add_argument("-H", "--hyperparameter", dest="hyperparameters", action="append", default=[],
+                          metavar="KEY=VALUE", help="a model's data format: -H instruction_tuned=True or -H "
+                                                    "chat_dataset=True (repeatable)")
     evaluate.add_argument("--job-name", help="the evaluation job's name (default: <job>-eval-<time>)")
     evaluate.add_argument("--detach", action="store_true", help="run in the background")
     report = commands.add_parser("report", help="where a job's evaluation report is (eval/report.html): base vs tuned")
@@ -463,15 +470,17 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import fmtune.evaluation.task  # noqa: F401  (registers the evaluation task)
+    from fmtune.evaluation.task import evaluation_request
     from fmtune.jobs.layout import JobLayout
-    from fmtune.jobs.start import JobRequest, default_job_name, start_job
+    from fmtune.jobs.start import start_job
 
-    settings = {"evaluation_samples": args.max_samples, "evaluation_max_new_tokens": args.max_new_tokens,
-                "metrics": args.metrics, "compare_base": args.compare_base}
-    request = JobRequest(args.job, {"validation": args.data} if args.data else {},
-                         {k: str(v) for k, v in settings.items() if v is not None},
-                         job_name=args.job_name or default_job_name(f"{Path(args.job).name}-eval"), task="evaluation")
+    given, malformed = parse_key_values(args.hyperparameters)
+    if malformed:
+        raise ConfigError(malformed)
+    settings = {**given, "evaluation_samples": args.max_samples, "evaluation_max_new_tokens": args.max_new_tokens,
+                "metrics": args.metrics, "compare_base": args.compare_base, "judge_url": args.judge_url,
+                "judge_model": args.judge_model}
+    request = evaluation_request(args.job, args.data, settings, args.job_name)
     job = start_job(request, detach=args.detach)
     if args.detach:
         print(job.name, flush=True)

@@ -3,7 +3,7 @@ format's end-of-turn tokens and stop strings, and marked by how each ended (by i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +49,7 @@ def eval_prompts(records: Sequence[Any], tokenizer: Any, max_length: int, chat_t
 
 @torch.no_grad()
 def answer(model: Any, tokenizer: Any, prompts: Sequence[EvalPrompt], *, max_new_tokens: int, eos_ids: list[int],
-           stop_strings: list[str], batch_size: int = 8) -> list[Answer]:
+           stop_strings: list[str], batch_size: int = 8, on_batch: Callable[[], None] = lambda: None) -> list[Answer]:
     """Greedy answers in the prompts' order, generated in batches of similar lengths (left-padded: a decoder
     continues each row from its own last token)."""
     seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
@@ -73,6 +73,7 @@ def answer(model: Any, tokenizer: Any, prompts: Sequence[EvalPrompt], *, max_new
         new = output[:, 0 if seq2seq else width:].tolist()
         for index, tokens in zip(batch, new, strict=True):
             answers[index] = _answer(tokenizer, tokens, eos_ids, stop_strings, max_new_tokens, seq2seq)
+        on_batch()
     return [answers[i] for i in range(len(prompts))]
 
 

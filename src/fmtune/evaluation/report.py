@@ -26,8 +26,9 @@ METRICS = (
     ("precision_over_words", "precision (words)", "{:.3f}", True),
     ("recall_over_words", "recall (words)", "{:.3f}", True),
     ("stopped", "stopped by itself", "{:.0%}", True),
+    ("judge_score", "LLM judge (1-10)", "{:.2f}", True), ("judge_parsed", "answers the judge rated", "{:.0%}", True),
 )
-HEADLINE = ("eval_loss", "rougeL", "bleu", "chrf", "f1", "stopped")
+HEADLINE = ("eval_loss", "rougeL", "bleu", "chrf", "f1", "stopped", "judge_score")
 SHOWN_ROWS = 8  # rows in the side-by-side table
 EXTREMES = 3  # best and worst rows shown
 
@@ -41,13 +42,15 @@ def render(layout: JobLayout) -> str:
     scores = json.loads((layout.evaluation / "metrics.json").read_text())
     rows = read_metrics(layout.evaluation / "predictions.jsonl")
     config = _config(layout)
+    question = "Did the fine-tune help?" if "base" in scores else "How does the model do?"
+    judged = f" · judge: {_e(scores['judge_model'])}" if "judge_model" in scores else ""
     parts = [
-        f"<h1>Did the fine-tune help? <span>{_e(config.get('job_name', layout.root.name))}</span></h1>",
+        f"<h1>{question} <span>{_e(config.get('job_name', layout.root.name))}</span></h1>",
         f"<p class='meta'>{_e(config.get('model', ''))} · {_e(config.get('task', ''))} · {scores['samples']} held-out "
-        f"rows · up to {scores.get('max_new_tokens', '?')} new tokens per answer · greedy · written "
+        f"rows · up to {scores.get('max_new_tokens', '?')} new tokens per answer · greedy{judged} · written "
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}</p>",
         _headline(scores), "<h2>Training</h2>", _loss_plot(layout),
-        "<h2>Scores: base and tuned</h2>", _metric_table(scores), _score_plot(scores),
+        f"<h2>Scores{': base and tuned' if 'base' in scores else ''}</h2>", _metric_table(scores), _score_plot(scores),
     ]
     if rows:
         parts += ["<h2>Side by side</h2>", "<p class='note'>The held-out rows, prompted exactly as in training "
@@ -127,14 +130,18 @@ def _score(row: dict[str, Any], which: str) -> str:
     if f"{which}_scores" not in row:
         return ""
     capped = "" if row[f"{which}_stopped"] else " · hit the length cap"
-    return f"<div class='origin'>ROUGE-L {row[f'{which}_scores']['rougeL']:.3f}{capped}</div>"
+    judged = ""
+    if f"{which}_judge" in row:
+        rating = row[f"{which}_scores"].get("judge_score")
+        judged = f" · judge {'–' if rating is None else f'{rating:g}'}"
+    return f"<div class='origin'>ROUGE-L {row[f'{which}_scores']['rougeL']:.3f}{judged}{capped}</div>"
 
 
 def _loss_plot(layout: JobLayout) -> str:
     config = _config(layout)
     trained = job_layout(config["model"]) if config.get("task") == "evaluation" else None
     layout = trained or layout  # an evaluation job: the curve of the job it evaluated
-    steps = read_metrics(layout.steps)
+    steps = [s for s in read_metrics(layout.steps) if "loss" in s]  # an evaluation job's records its progress
     epochs = [r for r in read_metrics(layout.metrics) if isinstance(r.get("eval_loss"), int | float)]
     if not steps and not epochs:
         return "<p class='note'>No training records in this job folder.</p>"
@@ -209,7 +216,8 @@ _ABOUT = ("How it is computed: the validation loss is the mean cross-entropy per
           "sequence, with the loss functions training uses; both models answer the first held-out rows greedily, "
           "prompted as in training; ROUGE-1/2/L are F-measures with the Porter stemmer (rouge-score); BLEU and chrF "
           "are sacrebleu's corpus scores (0-100); exact match, quasi-exact match and word F1 follow FMEval's QA "
-          "accuracy; \"stopped by itself\" is the share of answers that ended before the length cap.")
+          "accuracy; \"stopped by itself\" is the share of answers that ended before the length cap; the LLM judge, "
+          "when asked, rates each answer 1-10 with the prompt in docs/evaluation-judge.md.")
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>

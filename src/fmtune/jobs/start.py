@@ -92,13 +92,8 @@ def build_job(request: JobRequest) -> JobConfig:
     source = subject(request.model) if subject else resolve_source(request.model, tiny_random=request.tiny_random)
     card = source.card
     problems: list[Problem | str] = []
-    if subject:
-        model_task = request.task
-    elif card:
-        model_task = card.task
-    else:
-        config = brought_model_config(source, RemoteCode(request.trust_remote_code, request.revision))
-        model_task = task_for_config(config, source.location).name
+    model_task = request.task if subject else model_task_name(source, RemoteCode(request.trust_remote_code,
+                                                                                 request.revision))
     task_name = request.task or model_task
     task = find_task(task_name)
     hp, notices = None, []
@@ -154,6 +149,13 @@ def build_job(request: JobRequest) -> JobConfig:
         notices=notices,
         source=source_record(source),
     )
+
+
+def model_task_name(source: ModelSource, remote_code: RemoteCode) -> str:
+    """The task that trains a model: its card's, or the one its config.json names (fmtune.tasks.task_for_config)."""
+    if source.card:
+        return source.card.task
+    return task_for_config(brought_model_config(source, remote_code), source.location).name
 
 
 def source_record(source: ModelSource) -> dict[str, str]:

@@ -15,13 +15,12 @@ from typing import Any
 
 import torch
 
-from fmtune.catalog.formats import chat_template_for, stop_strings_for
+from fmtune.catalog.formats import chat_template_for
 from fmtune.config.hyperparameters import Hyperparameters
 from fmtune.data.batching import collate
 from fmtune.data.channels import Splits, cap, data_mode
 from fmtune.data.encode import Encoded, encode_split
 from fmtune.data.packing import collate_packing, keeps_examples_apart, pack_examples
-from fmtune.data.prompting import PromptFormat, end_of_turn_ids
 from fmtune.data.token_cache import cached, fingerprint
 from fmtune.errors import UserError
 from fmtune.jobs.config import JobConfig
@@ -29,7 +28,7 @@ from fmtune.jobs.layout import JobLayout
 from fmtune.models.loading import lora_targets_for, make_trainable
 from fmtune.recipes.export import evaluate_outputs, save_outputs
 from fmtune.recipes.lifecycle import recipe_main
-from fmtune.recipes.setup import load_base, log_model, plan_memory, set_up
+from fmtune.recipes.setup import load_base, log_model, plan_memory, prompt_format_for, set_up
 from fmtune.tasks.text import read_splits
 from fmtune.training.distributed import shard
 from fmtune.training.joblog import JobLog
@@ -84,21 +83,14 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
         layout=layout, log=log, stop=stop, dist=setup.dist, group_by_length=not packed and mode != "domain",
     ), resume=resume)
 
-    prompt_format = PromptFormat(
-        mode=mode,
-        prompt_template=splits.template.prompt if splits.template else None,
-        demarcation=hp.add_input_output_demarcation_key,
-        chat_template=chat_template,
-        eos_token_ids=end_of_turn_ids(tokenizer, chat_template) if mode == "chat" else [tokenizer.eos_token_id],
-        stop_strings=stop_strings_for(card, tokenizer) if mode == "chat" else [],
-        base_model=job.model,
-    )
+    prompt_format = prompt_format_for(mode, splits.template, hp.add_input_output_demarcation_key, chat_template,
+                                      tokenizer, card, job.model)
     def rebuild() -> Any:  # an unsharded copy to export into, when training ran under FSDP
         return make_trainable(load_base(setup), hp, targets)
 
     save_outputs(model, setup, prompt_format, layout, log, rebuild)
     del model  # evaluation loads the saved model and the base, one at a time
-    evaluate_outputs(setup, splits.validation, prompt_format, layout, log, chat_template)
+    evaluate_outputs(setup, splits.validation, prompt_format, layout, log, stop, chat_template)
 
 
 def encode_splits(

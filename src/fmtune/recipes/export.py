@@ -14,6 +14,7 @@ from fmtune.models.loading import load_pretrained
 from fmtune.recipes.setup import Setup
 from fmtune.training.checkpoint import restore_trainable, trainable_state
 from fmtune.training.joblog import JobLog
+from fmtune.training.stop import StopRequest
 
 
 def save_outputs(
@@ -57,7 +58,7 @@ def save_outputs(
 
 
 def evaluate_outputs(setup: Setup, records: list, prompt_format: PromptFormat, layout: JobLayout, log: JobLog,
-                     chat_template: str | None = None, seq2seq: bool = False) -> None:
+                     stop: StopRequest, chat_template: str | None = None, seq2seq: bool = False) -> None:
     """After the outputs are saved: the saved model and its base are scored on the held-out rows (fmtune.evaluation),
     into eval/ and eval/report.html. The model is safe on disk first, so a problem here never costs the training."""
     from fmtune.evaluation.run import Evaluation, evaluate
@@ -71,4 +72,4 @@ def evaluate_outputs(setup: Setup, records: list, prompt_format: PromptFormat, l
     plan = Evaluation(layout.model, setup.model_dir, prompt_format.mode, hp.evaluation_samples,
                       hp.evaluation_max_new_tokens, setup.max_length, prompt_format.eos_token_ids,
                       prompt_format.stop_strings, setup.device, seq2seq, chat_template, remote_code=setup.remote_code)
-    evaluate(plan, setup.tokenizer, records, layout, log)
+    evaluate(plan, setup.tokenizer, records, layout, log, stop=stop)

@@ -14,13 +14,12 @@ from typing import Any
 
 from fmtune.data.batching import collate_seq2seq
 from fmtune.data.encode import encode_split
-from fmtune.data.prompting import PromptFormat
 from fmtune.jobs.config import JobConfig
 from fmtune.jobs.layout import JobLayout
 from fmtune.models.loading import lora_targets_for, make_trainable
 from fmtune.recipes.export import evaluate_outputs, save_outputs
 from fmtune.recipes.lifecycle import recipe_main
-from fmtune.recipes.setup import load_base, log_model, plan_memory, set_up
+from fmtune.recipes.setup import load_base, log_model, plan_memory, prompt_format_for, set_up
 from fmtune.tasks.text import read_splits
 from fmtune.training.distributed import shard
 from fmtune.training.joblog import JobLog
@@ -64,19 +63,14 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
         layout=layout, log=log, stop=stop, dist=setup.dist,
     ), resume=resume)
 
-    prompt_format = PromptFormat(
-        mode="instruction",
-        prompt_template=splits.template.prompt if splits.template else None,
-        demarcation=hp.add_input_output_demarcation_key,
-        eos_token_ids=[tokenizer.eos_token_id],
-        base_model=job.model,
-    )
+    prompt_format = prompt_format_for("instruction", splits.template, hp.add_input_output_demarcation_key, None,
+                                      tokenizer, card, job.model)
     def rebuild() -> Any:  # an unsharded copy to export into, when training ran under FSDP
         return make_trainable(load_base(setup, seq2seq=True), hp, targets, task_type="SEQ_2_SEQ_LM")
 
     save_outputs(model, setup, prompt_format, layout, log, rebuild, seq2seq=True)
     del model  # evaluation loads the saved model and the base, one at a time
-    evaluate_outputs(setup, splits.validation, prompt_format, layout, log, seq2seq=True)
+    evaluate_outputs(setup, splits.validation, prompt_format, layout, log, stop, seq2seq=True)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,12 @@ from typing import Any
 import torch
 
 from fmtune.catalog import ModelCard
+from fmtune.catalog.formats import stop_strings_for
 from fmtune.config.hyperparameters import Hyperparameters
+from fmtune.data.channels import Mode
 from fmtune.data.encode import Encoded
+from fmtune.data.prompting import PromptFormat, end_of_turn_ids
+from fmtune.data.templates import Template
 from fmtune.errors import UserError
 from fmtune.jobs.config import JobConfig
 from fmtune.models.loading import (
@@ -148,3 +152,20 @@ def log_model(model: Any, hp: Hyperparameters, targets: list[str], log: JobLog, 
         f"{trainable / 1e6:.2f}M trainable ({100 * trainable / total:.2f}%){checkpointing}")
 
 
+
+
+def prompt_format_for(mode: Mode, template: Template | None, demarcation: bool, chat_template: str | None,
+                      tokenizer: Any, card: ModelCard | None, base_model: str) -> PromptFormat:
+    """How a model is prompted in `mode`: what a trained model's fmtune_format.json records, and how a model
+    that fmtune did not train is prompted for its evaluation. A chat turn ends at the template's end-of-turn token
+    or the format's stop strings; every other mode at EOS."""
+    chat = mode == "chat"
+    return PromptFormat(
+        mode=mode,
+        prompt_template=template.prompt if template else None,
+        demarcation=demarcation,
+        chat_template=chat_template,
+        eos_token_ids=end_of_turn_ids(tokenizer, chat_template) if chat else [tokenizer.eos_token_id],
+        stop_strings=stop_strings_for(card, tokenizer) if chat else [],
+        base_model=base_model,
+    )

@@ -16,11 +16,13 @@ class Progress:
 
             self._bar = tqdm(total=total, initial=done, desc=description, unit="step", dynamic_ncols=True, leave=False)
 
-    def step(self, loss: float, tokens: int) -> None:
+    def step(self, loss: float | None = None, tokens: int = 0) -> None:
+        """One step done; training shows its loss and tokens/s, an evaluation only the count."""
         self._tokens += tokens
         if self._bar is not None:
-            rate = self._tokens / max(time.monotonic() - self._started, 1e-9)
-            self._bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{rate:.0f}", refresh=False)
+            if loss is not None:
+                rate = self._tokens / max(time.monotonic() - self._started, 1e-9)
+                self._bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{rate:.0f}", refresh=False)
             self._bar.update(1)
 
     def close(self) -> None:
