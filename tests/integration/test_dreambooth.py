@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("recipes_in_process")]
 
 SD = "model-txt2img-stabilityai-stable-diffusion-v2-1-base"
 DATA = SAMPLES / "dreambooth"
-FAST = ["-H", "resolution=64", "-H", "num_validation_images=1"]
+FAST = ["-H", "resolution=64", "-H", "num_validation_images=1", "-H", "evaluation_images=0"]
 # AUTOMATIC1111's names for diffusers-style kohya keys (its convert_diffusers_name_to_compvis patterns)
 WEBUI_UNET_KEY = re.compile(
     r"lora_unet_(down_blocks_\d+_(attentions|resnets)_\d+|mid_block_(attentions|resnets)_\d+|"
@@ -56,10 +56,55 @@ def step_losses(log: str) -> list[float]:
     return [float(x) for x in re.findall(r"step=\d+/\d+, loss=([0-9.naninf]+)", log)]
 
 
+def build_tiny_clip(target: Path) -> Path:
+    """A CLIP model with random weights (safetensors) and the tiny pipeline's own tokenizer: clip_model's layout."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    tokenizer = CLIPTokenizer.from_pretrained(base_pipeline_dir() / "tokenizer")
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
+                     "num_attention_heads": 4, "max_position_embeddings": 77},
+        vision_config={"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4,
+                       "image_size": 32, "patch_size": 8},
+        projection_dim=16)
+    CLIPModel(config).save_pretrained(target, safe_serialization=True)
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(target)
+    return target
+
+
 @pytest.fixture(scope="module")
 def lora_job(tmp_path_factory) -> Path:
-    return train(tmp_path_factory.mktemp("dreambooth"), "lora", "-H", "peft_type=lora", "-H", "max_steps=4",
-                 "-H", "validation_steps=2", "-H", "learning_rate=0.001")
+    root = tmp_path_factory.mktemp("dreambooth")
+    return train(root, "lora", "-H", "peft_type=lora", "-H", "max_steps=4", "-H", "validation_steps=2",
+                 "-H", "learning_rate=0.001", "-H", "evaluation_images=2",
+                 "-H", f"clip_model={build_tiny_clip(root / 'clip')}")
+
+
+def test_the_base_and_the_tuned_pipeline_draw_the_same_prompts_and_seeds(lora_job):
+    from fmtune.models.diffusion import generate, load_pipeline
+
+    evaluation = lora_job / "eval"
+    scores = json.loads((evaluation / "metrics.json").read_text())
+    prompt = "a photo of a Chelsea cat"
+    # the subject as trained, where its photos never showed it, and its class (dataset_info.json's class_prompt)
+    assert scores["prompts"] == [prompt, f"{prompt} on a beach", f"{prompt} as an oil painting", "a photo of a cat"]
+    assert scores["samples"] == 8  # 4 prompts x 2 seeds
+    for which in ("base", "tuned"):
+        assert 0.0 <= scores[which]["clip_score"] <= 100.0
+    rows = [json.loads(line) for line in (evaluation / "predictions.jsonl").read_text().splitlines()]
+    assert [(r["prompt"], r["seed"]) for r in rows] == [(p, s) for p in scores["prompts"] for s in (2000, 2001)]
+    # each image is what that pipeline draws for that prompt and seed, alone
+    first = rows[0]
+    for which, folder in (("base", base_pipeline_dir()), ("tuned", lora_job / "model")):
+        drawn = Image.open(evaluation / first[f"{which}_image"])
+        alone = generate(load_pipeline(folder, torch.device("cpu")), first["prompt"], [first["seed"]], 64)[0]
+        assert drawn.size == (64, 64) and list(drawn.convert("RGB").getdata()) == list(alone.getdata())
+    assert rows[0]["base_image"] != rows[0]["tuned_image"]
+    page = (evaluation / "report.html").read_text()
+    assert "Fine-tuned pipeline" in page and page.count("class='drawn'") == 16 and "CLIP score" in page
+    assert "src='data:image/png;base64," in page and "file://" not in page  # one file, nothing linked
 
 
 def test_lora_trains_with_finite_losses_and_logs_jumpstart_lines(lora_job):
@@ -232,6 +277,17 @@ def test_a_run_that_cannot_work_here_fails_before_training(tmp_path, monkeypatch
     assert code == 2 and message in log and "step=" not in log and "Traceback" not in log
 
 
+def test_a_clip_model_that_is_not_one_is_refused_before_the_job_starts(tmp_path, capsys):
+    (tmp_path / "not-clip").mkdir()
+    (tmp_path / "not-clip" / "config.json").write_text('{"model_type": "llama"}')
+    for folder, says in ((tmp_path / "missing", "has no config.json"), (tmp_path / "not-clip", "is not a CLIP model")):
+        code = main(["train", SD, "--tiny-random", "--training", str(DATA), "--output-dir", str(tmp_path / "job"),
+                     "-H", f"clip_model={folder}"])
+        err = capsys.readouterr().err
+        assert code == 2 and f"clip_model={str(folder)!r}" in err and says in err and "Traceback" not in err
+        assert not (tmp_path / "job").exists()
+
+
 class FeatureStandIn(torch.nn.Module):
     """What the FID network file is to fmtune: TorchScript taking uint8 NCHW images and `return_features`. The real
     Inception weights cannot be had offline; this stand-in pools colours into 48 features."""
@@ -249,8 +305,11 @@ def test_compute_fid_logs_jumpstarts_fid_score(tmp_path, monkeypatch):
                 "-H", "compute_fid=True")
     log = (job / "logs.txt").read_text()
     score = float(re.search(r"fid_score=([-+]?\d\.?\d*)", log).group(0).split("=")[1])  # JumpStart's metric regex
-    assert score >= 0 and "(4 generated vs 4 instance images)" in log
-    assert json.loads((job / "metrics.jsonl").read_text().splitlines()[-1])["fid_score"] >= 0
+    assert score >= 0 and "(4 generated vs 4 instance images; the base: " in log
+    assert json.loads((job / "metrics.jsonl").read_text().splitlines()[-1])["fid_score"] == pytest.approx(score)
+    scores = json.loads((job / "eval" / "metrics.json").read_text())  # the base's FID too, in the report
+    assert scores["tuned"]["fid_score"] == pytest.approx(score, abs=1e-6) and scores["base"]["fid_score"] >= 0
+    assert "FID vs instance images" in (job / "eval" / "report.html").read_text()
 
 
 class NoFeatures(torch.nn.Module):

@@ -215,3 +215,41 @@ def test_an_unreachable_judge_is_refused_before_any_model_loads(trained_embedded
     err = capsys.readouterr().err
     assert "cannot be reached" in err and f"127.0.0.1:{port}" in err
     assert JobStore().get("never") is None
+
+
+def _harness_task(folder: Path, rows: Path) -> Path:
+    """An lm-evaluation-harness task over local rows (the harness's `dataset_path: json`): greedy answers, exact
+    match against the reference."""
+    folder.mkdir()
+    (folder / "held_out_qa.yaml").write_text(
+        "task: held_out_qa\ndataset_path: json\ndataset_kwargs:\n  data_files: " + str(rows) + "\n"
+        "test_split: train\noutput_type: generate_until\ndoc_to_text: \"{{instruction}}\\nAnswer:\"\n"
+        "doc_to_target: \"{{response}}\"\ngeneration_kwargs:\n  until: [\"\\n\"]\n  max_gen_toks: 4\n"
+        "  do_sample: false\nmetric_list:\n  - metric: exact_match\n    aggregation: mean\n"
+        "    higher_is_better: true\n")
+    return folder
+
+
+def test_the_lm_evaluation_harness_runs_local_tasks_for_both_models(trained_embedded_job, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")  # the task's data is a local file: nothing to fetch
+    tasks = _harness_task(tmp_path / "tasks", _rows(tmp_path, 2) / "data.jsonl")
+    assert main(["evaluate", TRAINED_JOB, *QUICK, "--lm-eval-include", str(tasks), "--job-name", "eval-harness"]) == 0
+    folder = Path(JobStore().require("eval-harness").job_dir) / "eval"
+    harness = json.loads((folder / "metrics.json").read_text())["lm_eval"]
+    for which in ("base", "tuned"):
+        assert set(harness[which]) == {"held_out_qa"}
+        assert 0.0 <= harness[which]["held_out_qa"]["exact_match"] <= 1.0
+    page = (folder / "report.html").read_text()
+    assert "lm-evaluation-harness" in page and "held_out_qa" in page
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--lm-eval-include", "{tmp}/missing"], "is not a folder"),
+    (["--lm-eval-include", "{tmp}/tasks", "--lm-eval-tasks", "held_out_qa,nope"], "nope not defined in"),
+    (["--lm-eval-tasks", "held_out_qa"], "no lm_eval_include folder"),
+])
+def test_harness_settings_that_cannot_run_are_refused(trained_embedded_job, tmp_path, capsys, args, says):
+    _harness_task(tmp_path / "tasks", tmp_path / "rows.jsonl")
+    filled = [a.format(tmp=tmp_path) for a in args]
+    assert main(["evaluate", TRAINED_JOB, *filled, "--job-name", "never"]) == 2
+    assert says in capsys.readouterr().err and JobStore().get("never") is None

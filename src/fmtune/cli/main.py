@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--judge-url", metavar="URL", help="an OpenAI-compatible server (…/v1) whose model rates "
                                                             "each answer 1-10; key from $OPENAI_API_KEY")
     evaluate.add_argument("--judge-model", metavar="NAME", help="the judge's model name (default: the server's first)")
+    evaluate.add_argument("--lm-eval-include", metavar="DIR", help="lm-evaluation-harness task YAMLs over local files, "
+                                                                  "run for both models (pip install 'fmtune[lm-eval]')")
+    evaluate.add_argument("--lm-eval-tasks", metavar="T1,T2", help="which of its tasks (default: all)")
     evaluate.add_argument("-H", "--hyperparameter", dest="hyperparameters", action="append", default=[],
                           metavar="KEY=VALUE", help="a model's data format: -H instruction_tuned=True or -H "
                                                     "chat_dataset=True (repeatable)")
@@ -479,7 +482,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError(malformed)
     settings = {**given, "evaluation_samples": args.max_samples, "evaluation_max_new_tokens": args.max_new_tokens,
                 "metrics": args.metrics, "compare_base": args.compare_base, "judge_url": args.judge_url,
-                "judge_model": args.judge_model}
+                "judge_model": args.judge_model, "lm_eval_include": args.lm_eval_include,
+                "lm_eval_tasks": args.lm_eval_tasks}
     request = evaluation_request(args.job, args.data, settings, args.job_name)
     job = start_job(request, detach=args.detach)
     if args.detach:

@@ -63,6 +63,12 @@ class DreamBoothHyperparameters(Schema):
     validation_steps: int = spec(
         -1, "Generate preview images every N optimizer steps (and always at the end).", ge=1,
         minus_one="at the end only")
+    evaluation_images: int = spec(
+        1, "At the end, the base and the tuned pipeline draw the instance prompt, the subject in other settings and "
+           "the class prompt with this many fixed seeds each, side by side in eval/report.html (0: none).", ge=0)
+    clip_model: str | None = spec(
+        None, "A local CLIP folder (transformers layout) to score how well each evaluation image matches its prompt "
+              "(clip_score).", none="no CLIP score")
 
     @classmethod
     def resolve(

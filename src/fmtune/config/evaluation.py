@@ -33,5 +33,15 @@ class EvaluationSettings(Schema):
     judge_model: str | None = spec(None, "The judge's model name, as that server calls it.",
                                    none="the server's first model")
 
+    lm_eval_include: str | None = spec(
+        None, "A folder of lm-evaluation-harness task YAMLs over local files, run for the base and the tuned model "
+              "(needs `pip install 'fmtune[lm-eval]'`).", none="no harness run")
+    lm_eval_tasks: str | None = spec(None, "Comma-separated harness tasks from lm_eval_include.",
+                                     none="every task the folder defines")
+
+    def harness_tasks(self) -> tuple[str, ...] | None:
+        return None if self.lm_eval_tasks is None else tuple(t.strip() for t in self.lm_eval_tasks.split(",")
+                                                             if t.strip())
+
     def metric_names(self) -> tuple[str, ...] | None:
         return None if self.metrics is None else tuple(m.strip() for m in self.metrics.split(",") if m.strip())

@@ -27,8 +27,9 @@ METRICS = (
     ("recall_over_words", "recall (words)", "{:.3f}", True),
     ("stopped", "stopped by itself", "{:.0%}", True),
     ("judge_score", "LLM judge (1-10)", "{:.2f}", True), ("judge_parsed", "answers the judge rated", "{:.0%}", True),
+    ("clip_score", "CLIP score", "{:.2f}", True), ("fid_score", "FID vs instance images", "{:.2f}", False),
 )
-HEADLINE = ("eval_loss", "rougeL", "bleu", "chrf", "f1", "stopped", "judge_score")
+HEADLINE = ("eval_loss", "rougeL", "bleu", "chrf", "f1", "stopped", "judge_score", "clip_score", "fid_score")
 SHOWN_ROWS = 8  # rows in the side-by-side table
 EXTREMES = 3  # best and worst rows shown
 
@@ -44,15 +45,24 @@ def render(layout: JobLayout) -> str:
     config = _config(layout)
     question = "Did the fine-tune help?" if "base" in scores else "How does the model do?"
     judged = f" · judge: {_e(scores['judge_model'])}" if "judge_model" in scores else ""
+    images = scores.get("kind") == "images"
+    what = (f"{len(scores.get('prompts', []))} prompts · {scores['samples']} images per pipeline · fixed seeds"
+            if images else f"{scores['samples']} held-out rows · up to {scores.get('max_new_tokens', '?')} new tokens "
+                           f"per answer · greedy{judged}")
     parts = [
         f"<h1>{question} <span>{_e(config.get('job_name', layout.root.name))}</span></h1>",
-        f"<p class='meta'>{_e(config.get('model', ''))} · {_e(config.get('task', ''))} · {scores['samples']} held-out "
-        f"rows · up to {scores.get('max_new_tokens', '?')} new tokens per answer · greedy{judged} · written "
+        f"<p class='meta'>{_e(config.get('model', ''))} · {_e(config.get('task', ''))} · {what} · written "
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}</p>",
         _headline(scores), "<h2>Training</h2>", _loss_plot(layout),
         f"<h2>Scores{': base and tuned' if 'base' in scores else ''}</h2>", _metric_table(scores), _score_plot(scores),
     ]
-    if rows:
+    if "lm_eval" in scores:
+        parts += ["<h2>lm-evaluation-harness</h2>", _harness_table(scores["lm_eval"])]
+    if images:
+        parts += ["<h2>Side by side</h2>", "<p class='note'>Each prompt drawn by the base and the tuned pipeline with "
+                  "the same seeds: the subject as trained, in settings its photos never showed, and its class.</p>",
+                  _image_grid(layout, rows)]
+    elif rows:
         parts += ["<h2>Side by side</h2>", "<p class='note'>The held-out rows, prompted exactly as in training "
                   "(JumpStart's notebook table).</p>", _side_by_side(rows[:SHOWN_ROWS])]
         ranked = sorted(rows, key=lambda r: r["tuned_scores"]["rougeL"])
@@ -126,6 +136,45 @@ def _side_by_side(rows: list[dict[str, Any]]) -> str:
             f"</th><th>Response from fine-tuned model</th></tr></thead><tbody>{body}</tbody></table>")
 
 
+def _harness_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
+    """Each task's scores under the harness's own names, base and tuned."""
+    tuned, base = results.get("tuned") or {}, results.get("base") or {}
+    body = "".join(
+        f"<tr><td>{_e(task)}</td><td><code>{_e(metric)}</code></td>"
+        f"<td>{'–' if metric not in base.get(task, {}) else f'{base[task][metric]:.4f}'}</td><td>{value:.4f}</td></tr>"
+        for task, values in tuned.items() for metric, value in values.items())
+    return ("<table class='metrics'><thead><tr><th>task</th><th>metric</th><th>base</th><th>tuned</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
+def _image_grid(layout: JobLayout, rows: list[dict[str, Any]]) -> str:
+    """One row per prompt: the base's images, then the tuned pipeline's (the files embedded: one file to share)."""
+    by_prompt: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_prompt.setdefault(row["prompt"], []).append(row)
+    body = []
+    for prompt, drawn in by_prompt.items():
+        cells = []
+        for which in ("base", "tuned"):
+            shown = "".join(_embedded(layout.evaluation / r[f"{which}_image"], f"{which}, seed {r['seed']}")
+                            + _clip_caption(r, which) for r in drawn if f"{which}_image" in r)
+            cells.append(f"<td class='grid'>{shown or '–'}</td>")
+        body.append(f"<tr><td>{_e(prompt)}</td>{''.join(cells)}</tr>")
+    return ("<table class='side'><thead><tr><th>Prompt</th><th>Base pipeline</th><th>Fine-tuned pipeline</th></tr>"
+            f"</thead><tbody>{''.join(body)}</tbody></table>")
+
+
+def _embedded(path: Path, alt: str) -> str:
+    if not path.is_file():
+        return f"<div class='origin'>{_e(path.name)} is missing</div>"
+    return f"<img class='drawn' alt='{_e(alt)}' src='{_png_uri(path.read_bytes())}'>"
+
+
+def _clip_caption(row: dict[str, Any], which: str) -> str:
+    value = row.get(f"{which}_scores", {}).get("clip_score")
+    return f"<div class='origin'>seed {row['seed']}{'' if value is None else f' · CLIP {value:.1f}'}</div>"
+
+
 def _score(row: dict[str, Any], which: str) -> str:
     if f"{which}_scores" not in row:
         return ""
@@ -191,7 +240,11 @@ def _png(figure: Any, alt: str) -> str:
     figure.tight_layout()
     figure.savefig(data, format="png")
     _pyplot().close(figure)
-    return f"<img alt='{alt}' src='data:image/png;base64,{base64.b64encode(data.getvalue()).decode()}'>"
+    return f"<img alt='{alt}' src='{_png_uri(data.getvalue())}'>"
+
+
+def _png_uri(png: bytes) -> str:
+    return f"data:image/png;base64,{base64.b64encode(png).decode()}"
 
 
 def _verdict(base: float | None, tuned: float, higher: bool) -> str:
@@ -217,7 +270,9 @@ _ABOUT = ("How it is computed: the validation loss is the mean cross-entropy per
           "prompted as in training; ROUGE-1/2/L are F-measures with the Porter stemmer (rouge-score); BLEU and chrF "
           "are sacrebleu's corpus scores (0-100); exact match, quasi-exact match and word F1 follow FMEval's QA "
           "accuracy; \"stopped by itself\" is the share of answers that ended before the length cap; the LLM judge, "
-          "when asked, rates each answer 1-10 with the prompt in docs/evaluation-judge.md.")
+          "when asked, rates each answer 1-10 with the prompt in docs/evaluation-judge.md. Images: CLIP score = 100 · "
+          "max(cos(image, prompt), 0) with the given CLIP model; FID of the instance prompt's images against the "
+          "instance images (few images: it compares runs on the same data, not published FIDs).")
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -238,7 +293,8 @@ th {{ background: #eef1f6; font-size: 12px; }} td.better {{ color: #1f8a4c; font
 td.worse {{ color: #c0342b; font-weight: 600; }} table.metrics {{ width: auto; min-width: 520px; }}
 table.side td {{ white-space: pre-wrap; width: 25%; }} .origin {{ color: #8a93a5; font-size: 11px; margin-top: 4px; }}
 img {{ max-width: 100%; background: #fff; border: 1px solid #dfe3ea; border-radius: 8px; margin-top: 8px; }}
-footer {{ margin-top: 30px; }}
+footer {{ margin-top: 30px; }} td.grid {{ width: 40%; }}
+img.drawn {{ width: 160px; height: auto; image-rendering: pixelated; margin: 2px; }}
 </style></head>
 <body><main>
 {body}

@@ -18,6 +18,7 @@ from fmtune.atomic import write_file_atomically
 from fmtune.data.batching import collate, collate_seq2seq
 from fmtune.data.encode import Encoded, encode_split
 from fmtune.evaluation.generation import Answer, EvalPrompt, answer, eval_prompts
+from fmtune.evaluation.harness import run_harness
 from fmtune.evaluation.judge import JudgeSettings, Verdict, judge, judge_scores
 from fmtune.evaluation.metrics import corpus_scores, sample_scores
 from fmtune.evaluation.report import HEADLINE, METRICS, write_report
@@ -50,6 +51,7 @@ class Evaluation:
     metrics: tuple[str, ...] | None = None  # reported generation metrics (None: all)
     remote_code: dict[str, Any] = field(default_factory=dict)
     judge: JudgeSettings | None = None  # an LLM that rates each answer (fmtune.evaluation.judge)
+    harness: tuple[str, tuple[str, ...] | None] | None = None  # lm-eval's (task folder, tasks): evaluation.harness
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Scored:
     loss: float | None
     answers: list[Answer]
     verdicts: list[Verdict] | None = None
+    harness: dict[str, dict[str, float]] | None = None
 
 
 class Pace:
@@ -100,6 +103,8 @@ def evaluate(plan: Evaluation, tokenizer: Any, records: Sequence[Any], out: JobL
     scores |= {"samples": len(prompts), "max_new_tokens": plan.max_new_tokens}
     if plan.judge is not None and prompts:
         scores["judge_model"] = plan.judge.model
+    if plan.harness is not None:
+        scores["lm_eval"] = {which: result.harness for which, result in results.items()}
     out.evaluation.mkdir(parents=True, exist_ok=True)
     before = results.get("base")
     rows = [prediction_row(i, p, before, results["tuned"]) for i, p in enumerate(prompts)]
@@ -124,13 +129,20 @@ def scored(folder: Path, which: str, plan: Evaluation, tokenizer: Any, examples:
             log(f"evaluation: the {which} model was scored before the stop; its results are reused")
             pace.done += batches(plan, examples, prompts)
             return Scored(saved["loss"], [Answer(**a) for a in saved["answers"]],
-                          None if saved["verdicts"] is None else [Verdict(**v) for v in saved["verdicts"]])
+                          None if saved["verdicts"] is None else [Verdict(**v) for v in saved["verdicts"]],
+                          saved["harness"])
     loss, answers = score_model(folder, plan, tokenizer, examples, prompts, pace)
     verdicts = None
     if plan.judge is not None and prompts:
         verdicts = judge(plan.judge, [(p.input, p.reference, a.text) for p, a in zip(prompts, answers, strict=True)])
         pace.advance()
-    result = Scored(loss, answers, verdicts)
+    harness = None
+    if plan.harness is not None:
+        harness = run_harness(folder, *plan.harness, plan.device, plan.remote_code, EVAL_BATCH)
+        log(f"lm-evaluation-harness, the {which} model: " + "; ".join(
+            f"{task} " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()) for task, values in harness.items()))
+        pace.advance()
+    result = Scored(loss, answers, verdicts, harness)
     kept.parent.mkdir(parents=True, exist_ok=True)
     write_file_atomically(kept, json.dumps({"key": key, **asdict(result)}).encode())
     return result
@@ -138,14 +150,15 @@ def scored(folder: Path, which: str, plan: Evaluation, tokenizer: Any, examples:
 
 def batches(plan: Evaluation, examples: list[Encoded], prompts: Sequence[EvalPrompt]) -> int:
     """The steps of one model's scoring that progress counts: loss batches, answer batches, the judge."""
-    return -(-len(examples) // LOSS_BATCH) + -(-len(prompts) // EVAL_BATCH) + bool(plan.judge and prompts)
+    return (-(-len(examples) // LOSS_BATCH) + -(-len(prompts) // EVAL_BATCH) + bool(plan.judge and prompts)
+            + bool(plan.harness))
 
 
 def scoring_key(folder: Path, plan: Evaluation, examples: list[Encoded], prompts: Sequence[EvalPrompt]) -> str:
     """Changes when the model's files, the rows or the settings change: kept results are reused only unchanged."""
     files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file())
     digest = hashlib.sha256(json.dumps([str(folder), files, plan.max_new_tokens, plan.max_length,
-                                        plan.judge.model if plan.judge else None,
+                                        plan.judge.model if plan.judge else None, plan.harness,
                                         [e.input_ids for e in examples], [p.ids for p in prompts]]).encode())
     return digest.hexdigest()
 

@@ -132,6 +132,10 @@ def evaluation_rules(hp: EvaluationSettings, model: str) -> list[Problem]:
     if unknown:
         problems.append(Problem(f"metrics={hp.metrics!r}: {', '.join(unknown)} not known; choose from "
                                 f"{', '.join(ALL_METRICS)}.", key="metrics", value=hp.metrics))
+    from fmtune.evaluation.harness import harness_problems
+
+    problems += [Problem(m, key="lm_eval_include", value=hp.lm_eval_include)
+                 for m in harness_problems(hp.lm_eval_include, hp.harness_tasks())]
     if hp.judge_url is not None:
         from fmtune.evaluation.judge import JudgeSettings, check_judge
 

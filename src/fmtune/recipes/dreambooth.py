@@ -25,8 +25,9 @@ import torch
 
 from fmtune.atomic import write_file_atomically
 from fmtune.config.dreambooth import DreamBoothHyperparameters
-from fmtune.data.images import ImageFolder, crop_training_image, load_training_image, resized_training_image
+from fmtune.data.images import ImageFolder, crop_training_image, resized_training_image
 from fmtune.errors import UserError
+from fmtune.evaluation.images import ImageEvaluation, evaluate_images, evaluation_prompts, fid_log_line, seeds_for
 from fmtune.jobs.config import JobConfig
 from fmtune.jobs.layout import JobLayout
 from fmtune.jobs.metrics import read_metrics, record_metrics, record_step, start_records
@@ -41,8 +42,8 @@ from fmtune.models.diffusion import (
     png_bytes,
     quiet_diffusers,
 )
-from fmtune.models.fid import frechet_distance, inception_features, load_inception, probe_inception
-from fmtune.models.loading import quiet_libraries, training_device
+from fmtune.models.fid import probe_inception
+from fmtune.models.loading import free_memory, quiet_libraries, training_device
 from fmtune.models.source import is_pipeline, materialize
 from fmtune.recipes.class_images import ensure_class_images
 from fmtune.recipes.diffusion_export import save_diffusion_outputs
@@ -139,12 +140,32 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
     # the trained weights are saved first: a failure in what follows (out of memory, a stop) loses nothing
     save_diffusion_outputs(job, model_dir, parts, images.instance_prompt, layout, log)
     training.previews(steps, final=True)
-    if hp.compute_fid:
-        training.fid(load_inception(device))
+    del training, parts, trainable  # evaluation loads the saved pipeline and the base, one at a time
+    free_memory()
+    evaluate_pipelines(model_dir, images, hp, device, layout, log)
+
+
+def evaluate_pipelines(model_dir: Path, images: ImageFolder, hp: DreamBoothHyperparameters, device: torch.device,
+                       layout: JobLayout, log: JobLog) -> None:
+    """Base vs tuned on the same prompts and seeds (fmtune.evaluation.images); with compute_fid, JumpStart's
+    fid_score= line and metrics record for the tuned pipeline."""
+    if not hp.evaluation_images and not hp.compute_fid:
+        return
+    prompts = evaluation_prompts(images.instance_prompt, hp.validation_prompt, images.class_prompt)
+    plan = ImageEvaluation(images.instance_prompt, layout.model, model_dir, prompts if hp.evaluation_images else [],
+                           list(seeds_for(hp.seed, hp.evaluation_images)), hp.resolution, device,
+                           Path(hp.clip_model).expanduser() if hp.clip_model else None,
+                           images.instance_images if hp.compute_fid else (), hp.seed)
+    scores = evaluate_images(plan, layout, log)
+    line = fid_log_line(scores)
+    if line is not None:
+        last = read_metrics(layout.metrics)[-1]
+        record_metrics(layout.metrics, {**last, "fid_score": scores["tuned"]["fid_score"]})
+        count = len(images.instance_images)
+        log(f"{line} ({count} generated vs {count} instance images; the base: {scores['base']['fid_score']:.6f})")
 
 
 RESIZED_CACHE_BYTES = 256 << 20  # beyond it (hundreds of class images at 1024 px) images are decoded each step
-FID_SEED = 1000  # generated images for FID: seeds seed + 1000 + i, apart from the previews' seed + i
 
 
 def _unet_targets(job: JobConfig) -> tuple[str, ...]:
@@ -361,22 +382,6 @@ class DreamBoothTraining:
         done = state.global_step == self.examples.total_steps
         if hp.validation_steps != -1 and state.global_step % hp.validation_steps == 0 and not done:
             self.previews(state.global_step)
-
-    def fid(self, inception: Any) -> None:
-        """fid_score= (JumpStart's log line): one generated image of the instance prompt per instance image, against
-        the instance images as training sees them (centre crop at the resolution)."""
-        hp, images = self.hp, self.examples.images
-        real = [load_training_image(path, hp.resolution, center_crop=True, rng=random.Random(0))
-                for path in images.instance_images]
-        seeds = [hp.seed + FID_SEED + i for i in range(len(real))]
-        self.model.eval()
-        with self.precision.autocast(self.device):
-            generated = generate(pipeline_of(self.parts, "preview"), images.instance_prompt, seeds, hp.resolution)
-        score = frechet_distance(inception_features(inception, generated, self.device),
-                                 inception_features(inception, real, self.device))
-        last = read_metrics(self.layout.metrics)[-1]
-        record_metrics(self.layout.metrics, {**last, "fid_score": score})
-        self.log(f"fid_score={score:.6f} ({len(real)} generated vs {len(real)} instance images)")
 
     def _train_mode(self) -> None:
         self.model.eval()  # the frozen parts stay in eval mode

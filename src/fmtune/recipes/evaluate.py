@@ -54,6 +54,7 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
         model_dir if subject.saved and hp.compare_base else None, fmt.mode, hp.evaluation_samples,
         hp.evaluation_max_new_tokens, max_length, fmt.eos_token_ids, fmt.stop_strings, training_device(),
         seq2seq, fmt.chat_template, hp.metric_names(), remote_code, judge_settings(hp.judge_url, hp.judge_model),
+        (hp.lm_eval_include, hp.harness_tasks()) if hp.lm_eval_include else None,
     )
     evaluate(plan, tokenizer, splits.validation, layout, log, stop=stop, steps=layout.steps)
 

@@ -55,6 +55,12 @@ def dreambooth_rules(hp: DreamBoothHyperparameters, model: str) -> list[Problem]
     if hp.resolution % 8:
         problems.append(Problem(f"resolution={hp.resolution}: must be a multiple of 8 (the VAE works on 8x8 blocks); "
                                 f"e.g. {hp.resolution // 8 * 8}.", key="resolution", value=str(hp.resolution)))
+    if hp.clip_model is not None:
+        from fmtune.models.clip import check_clip_folder
+
+        wrong = check_clip_folder(hp.clip_model)
+        if wrong:
+            problems.append(Problem(wrong, key="clip_model", value=hp.clip_model))
     if hp.compute_fid:
         from fmtune.models.fid import missing_inception_message
 
