@@ -123,6 +123,7 @@ def test_a_model_is_scored_alone_on_data_read_as_its_task_trains_it(trained_embe
     (["{model}", "--data", "{data}", "-H", "instruction_tuned=True", "-H", "chat_dataset=True"],
      "the data is one or the other"),
     ([TRAINED_JOB, "-H", "instruction_tuned=True"], "is read as it was trained"),
+    (["meta-textgeneration-llama-2-7b", "--data", "{data}"], "requires accepting its end-user license agreement"),
     ([TRAINED_JOB, "-H", "epochs=3"], "epochs: unknown hyperparameter"),
     ([TRAINED_JOB, "-H", "broken"], "expected KEY=VALUE"),
 ])

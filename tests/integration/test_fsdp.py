@@ -174,3 +174,14 @@ def test_auto_checkpointing_and_dropout_under_fsdp(tmp_path, monkeypatch, embedd
     assert "gradient checkpointing: on (gradient_checkpointing=auto" in log and "on 2 processes" in log, log
     losses = [record["eval_loss"] for record in metrics(sharded)]
     assert losses[-1] < losses[0], losses
+
+
+def test_an_fsdp_job_is_evaluated_by_an_evaluation_job_after_it(llama_sharded, capsys):
+    assert "run `fmtune evaluate JOB` after it" in (llama_sharded / "logs.txt").read_text()
+    assert main(["evaluate", str(llama_sharded), "--max-samples", "2", "--max-new-tokens", "4"]) == 0
+    report = Path(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("report: "))
+    scores = json.loads((report.parent / "metrics.json").read_text())
+    # the loss training measured under FSDP on the same rows, now from the saved (merged) model in one process
+    epochs = metrics(llama_sharded)
+    assert scores["base"]["eval_loss"] == pytest.approx(epochs[0]["eval_loss"], rel=1e-3)
+    assert scores["tuned"]["eval_loss"] == pytest.approx(min(e["eval_loss"] for e in epochs[1:]), rel=1e-3)

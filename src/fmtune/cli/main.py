@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("-H", "--hyperparameter", dest="hyperparameters", action="append", default=[],
                           metavar="KEY=VALUE", help="a model's data format: -H instruction_tuned=True or -H "
                                                     "chat_dataset=True (repeatable)")
+    evaluate.add_argument("--accept-eula", action="store_true", help="a model with a license to accept (a job's "
+                                                                     "was accepted when it was trained)")
     evaluate.add_argument("--job-name", help="the evaluation job's name (default: <job>-eval-<time>)")
     evaluate.add_argument("--detach", action="store_true", help="run in the background")
     report = commands.add_parser("report", help="where a job's evaluation report is (eval/report.html): base vs tuned")
@@ -484,7 +486,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 "metrics": args.metrics, "compare_base": args.compare_base, "judge_url": args.judge_url,
                 "judge_model": args.judge_model, "lm_eval_include": args.lm_eval_include,
                 "lm_eval_tasks": args.lm_eval_tasks}
-    request = evaluation_request(args.job, args.data, settings, args.job_name)
+    request = evaluation_request(args.job, args.data, settings, args.job_name, args.accept_eula)
     job = start_job(request, detach=args.detach)
     if args.detach:
         print(job.name, flush=True)

@@ -38,11 +38,15 @@ class Subject:
 
 
 def evaluation_request(subject: str, data: str | Path | None, settings: Mapping[str, Any],
-                       job_name: str | None = None) -> JobRequest:
-    """The evaluation job the CLI and the SDK start: settings left out (None) take their defaults."""
+                       job_name: str | None = None, accept_eula: bool = False) -> JobRequest:
+    """The evaluation job the CLI and the SDK start: settings left out (None) take their defaults. A job's base
+    license was accepted when the job was started; a model's is accepted here."""
+    layout = job_layout(subject)
+    accepted = accept_eula or (layout is not None and JobConfig.load(layout.config).accept_eula)
     return JobRequest(subject, {"validation": data} if data is not None else {},
                       {k: str(v) for k, v in settings.items() if v is not None},
-                      job_name=job_name or default_job_name(f"{Path(subject).name}-eval"), task=EVALUATION)
+                      job_name=job_name or default_job_name(f"{Path(subject).name}-eval"), task=EVALUATION,
+                      accept_eula=accepted)
 
 
 def evaluation_subject(job: JobView) -> Subject:

@@ -324,7 +324,8 @@ def _as_string(value: Any) -> str:
 
 def evaluate(subject: str, data: Any = None, *, max_samples: int | None = None, max_new_tokens: int | None = None,
              metrics: str | None = None, compare_base: bool = True, judge_url: str | None = None,
-             judge_model: str | None = None, job_name: str | None = None, **data_format: Any) -> dict[str, Any]:
+             judge_model: str | None = None, job_name: str | None = None, accept_eula: bool = False,
+             **data_format: Any) -> dict[str, Any]:
     """Score a finished job's model and its base on held-out rows (its own validation rows, or `data` in the job's
     format) — or a model alone on `data` (`instruction_tuned=True` / `chat_dataset=True` say how to read it) — as
     an evaluation job (`fmtune evaluate`); wait for it and return its eval/metrics.json ({"base": {...}, "tuned":
@@ -333,7 +334,8 @@ def evaluate(subject: str, data: Any = None, *, max_samples: int | None = None, 
 
     settings = {**data_format, "evaluation_samples": max_samples, "evaluation_max_new_tokens": max_new_tokens,
                 "metrics": metrics, "compare_base": compare_base, "judge_url": judge_url, "judge_model": judge_model}
-    request = evaluation_request(subject, local_path(data) if data is not None else None, settings, job_name)
+    request = evaluation_request(subject, local_path(data) if data is not None else None, settings, job_name,
+                                 accept_eula)
     try:
         started = start_job(request, detach=True).config
     except UserError as err:  # as SageMaker's SDK raises bad arguments
