@@ -293,7 +293,8 @@ function drawChart(svg, steps, epochs) {
   svg.replaceChildren();
   const ns = "http://www.w3.org/2000/svg";
   const node = (tag, attrs) => { const n = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); svg.append(n); return n; };
-  const trainPoints = steps.map((s) => [s.step, s.loss]);
+  // an evaluation job's steps are its progress: they carry no loss
+  const trainPoints = steps.filter((s) => typeof s.loss === "number").map((s) => [s.step, s.loss]);
   // An epoch's evaluation sits at its last step (epoch 0, the untrained model, at step 0).
   const lastStep = (epoch) => Math.max(0, ...steps.filter((s) => s.epoch === epoch).map((s) => s.step));
   const evalPoints = epochs.filter((e) => typeof e.eval_loss === "number").map((e) => [e.step ?? lastStep(e.epoch), e.eval_loss]);
