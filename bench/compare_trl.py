@@ -44,6 +44,12 @@ LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 RUNS = ("fmtune", "fmtune-gc", "trl", "hf")
 # fmtune-gc: fmtune with gradient checkpointing, which TRL turns on by default: the like-for-like memory row
 FMTUNE_VARIANTS = {"fmtune": {}, "fmtune-gc": {"gradient_checkpointing": "True"}}
+# fmtune ends every job with a generation evaluation of base and tuned model (evaluation_samples rows), which
+# TRL and HF do not do: it is turned off here so that the whole commands do the same work (bench/README.md).
+FMTUNE_SHARED = {"evaluation_samples": "0"}
+# fmtune log lines that mark the end of each phase, in order (the wrapper stamps every line it reads)
+PHASE_MARKS = (("start-up", "data: "), ("model load", "model: "), ("training + validation", "best epoch: "),
+               ("saving", "saved adapter"))
 LABELS = {"fmtune": "fmtune", "fmtune-gc": "fmtune +grad ckpt", "trl": "TRL SFTTrainer", "hf": "HF Trainer+PEFT",
           "base": "base (untrained)"}
 FIRST_STEP_LINE = "checkpoint step-00000001"  # fmtune logs it right after optimizer step 1 with checkpoint_steps=1
@@ -63,15 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:  # the same for every run; torch reads it when it starts
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.threads)
     model_dir = prepare_model(env)
+    peaks = matmul_peaks(model_dir)
+    print("matmul peaks on this machine (model's MLP shapes, best of 10): " + ", ".join(
+        f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peaks.items()), flush=True)
     limit = args.max_train_samples or (24 if args.quick else None)
     runs = [r for r in RUNS if not (args.skip_trl and r == "trl")]
     started = time.monotonic()
     print(f"fmtune bench: work dir {work}; model {model_dir}", flush=True)
     results: dict[str, Any] = {"machine": machine(), "command": " ".join(map(shlex.quote, sys.argv)),
-                               "settings": SETTINGS, "datasets": {}}
+                               "settings": SETTINGS, "matmul_peaks": peaks, "datasets": {}}
     for name in args.datasets:
         train_src, val_src, data_hp = DATASETS[name]
-        fmtune_hp = {**data_hp, **dict(kv.split("=", 1) for kv in args.fmtune_hp)}
+        fmtune_hp = {**data_hp, **FMTUNE_SHARED, **dict(kv.split("=", 1) for kv in args.fmtune_hp)}
         data = work / name
         data.mkdir(exist_ok=True)
         train_file = copy_rows(train_src, data / f"train{train_src.suffix}", limit)
@@ -85,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         per_run["eval"] = run_json([sys.executable, __file__, "--internal", "eval", write_spec(data / "eval.json", {
             **spec, "adapters": {r: per_run[r].get("adapter") for r in runs}})], env)
         results["datasets"][name] = per_run
-        print_table(name, spec, per_run, runs)
+        print_table(name, spec, per_run, runs, peaks)
     (work / "results.json").write_text(json.dumps(results, indent=2))
     print(f"\nwhole bench: {time.monotonic() - started:.0f} s; results in {work / 'results.json'}")
     return 0
@@ -131,6 +140,26 @@ def prepare_model(env: dict[str, str]) -> Path:
             "print(convert_gguf(get_card(DEFAULT_MODEL_ID)))")
     out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
     return Path(out.stdout.strip().splitlines()[-1])
+
+
+def matmul_peaks(model_dir: Path) -> dict[str, float]:
+    """FLOP/s of this machine's best fp32 and bf16 matmuls, on the shapes most of a step's matmuls have (1024
+    tokens through the model's MLP: hidden x intermediate and back), best of 10 each, with the runs' threads."""
+    import torch
+
+    config = json.loads((model_dir / "config.json").read_text())
+    hidden, intermediate, tokens = config["hidden_size"], config["intermediate_size"], 1024
+    peaks = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a, b = torch.randn(tokens, hidden, dtype=dtype), torch.randn(hidden, intermediate, dtype=dtype)
+        c = torch.randn(tokens, intermediate, dtype=dtype)
+        best = float("inf")
+        for _ in range(11):
+            started = time.perf_counter()
+            (a @ b, c @ b.T)
+            best = min(best, time.perf_counter() - started)
+        peaks[name] = 2 * 2 * tokens * hidden * intermediate / best
+    return peaks
 
 
 def copy_rows(source: Path, target: Path, limit: int | None) -> Path:
@@ -181,11 +210,23 @@ def train_run(run: str, spec: dict, hp: dict[str, str], out: Path, env: dict[str
                   f"({metrics[0]['seconds']:.0f} s vs {metrics[-1]['seconds']:.0f} s): counting training + "
                   "evaluation", flush=True)
             train_seconds = metrics[-1]["seconds"]
-        stats = {"train_seconds": train_seconds, "adapter": str(out / "adapter")}
+        decided = json.loads((out / "config.json").read_text()).get("decided", {})
+        stats = {"train_seconds": train_seconds, "adapter": str(out / "adapter"), "phases": phases(wrapped["lines"]),
+                 "precision": decided.get("precision", "fp32"), "precision_reason": decided.get("precision_reason")}
     else:
         stats = json.loads((out / "stats.json").read_text())
     print(f"    done in {wrapped['wall_seconds']:.0f} s", flush=True)
     return {**wrapped, **stats}
+
+
+def phases(lines: list[dict[str, Any]]) -> dict[str, float]:
+    """Seconds of each PHASE_MARKS phase of an fmtune run, from its stamped log lines; the rest to exit."""
+    seconds, last = {}, 0.0
+    for name, prefix in PHASE_MARKS:
+        t = next((line["t"] for line in lines if line["text"].startswith(prefix)), None)
+        if t is not None:
+            seconds[name], last = round(t - last, 2), t
+    return seconds
 
 
 def first_step_run(spec: dict, hp: dict[str, str], data: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -198,7 +239,7 @@ def first_step_run(spec: dict, hp: dict[str, str], data: Path, env: dict[str, st
     marks = {}
     for line in out["lines"]:
         for key, prefix in (("started", "fmtune job "), ("data_ready", "data: "), ("model_ready", "model: "),
-                            ("evaluated", "eval_ppl="), ("first_step", FIRST_STEP_LINE)):
+                            ("first_step", FIRST_STEP_LINE)):
             if line["text"].startswith(prefix) and key not in marks:
                 marks[key] = line["t"]
     return {"seconds": marks.get("first_step"), "marks": marks}
@@ -221,7 +262,7 @@ def run_json(command: list[str], env: dict[str, str]) -> dict[str, Any]:
 
 # --- the table -------------------------------------------------------------------------------------------------
 
-def print_table(name: str, spec: dict, per_run: dict[str, Any], runs: list[str]) -> None:
+def print_table(name: str, spec: dict, per_run: dict[str, Any], runs: list[str], peaks: dict[str, float]) -> None:
     s = spec["settings"]
     lines = Path(spec["train"]).read_text(encoding="utf-8").splitlines()
     rows = len(lines) - (1 if spec["train"].endswith(".csv") else 0)
@@ -252,6 +293,10 @@ def print_table(name: str, spec: dict, per_run: dict[str, Any], runs: list[str])
               f"wall time x{f['wall_seconds'] / t['wall_seconds']:.2f}, "
               f"peak RSS x{f['peak_rss_kb'] / t['peak_rss_kb']:.2f}, "
               f"val loss {f['val_loss'] - t['val_loss']:+.4f} ({f['val_loss']:.4f} vs {t['val_loss']:.4f})")
+    for variant in (v for v in FMTUNE_VARIANTS if v in runs):
+        r = per_run[variant]
+        print(f"{LABELS[variant]} phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["phases"].items())
+              + f"; precision {r['precision']} ({r['precision_reason']})")
     if "fmtune_first_step" in per_run:
         m = per_run["fmtune_first_step"]["marks"]
         print("fmtune time to first step: " + ", ".join(f"{k} {v:.1f} s" for k, v in m.items())
@@ -260,7 +305,30 @@ def print_table(name: str, spec: dict, per_run: dict[str, Any], runs: list[str])
     for run in runs:
         if per_run[run].get("trainer_settings"):
             print(f"{LABELS[run]} settings: {per_run[run]['trainer_settings']}")
+    ceiling_lines(evals, per_run, runs, peaks)
     mfu_lines(evals, per_run, runs)
+
+
+def run_precision(run: dict[str, Any]) -> str:
+    """The precision a run's matmuls ran in: fmtune's recorded decision; TRL/HF: their bf16 setting."""
+    if "precision" in run:
+        return run["precision"]
+    return "bf16" if str(run.get("trainer_settings", {}).get("bf16")) == "True" else "fp32"
+
+
+def ceiling_lines(evals: dict, per_run: dict, runs: list[str], peaks: dict[str, float]) -> None:
+    """Each run's real tokens/s as a share of what the measured matmul peak of its precision allows with LoRA's
+    4N + attention FLOP per token (see mfu_lines): the ceiling no amount of overhead removal can pass."""
+    flop = 4 * evals["matmul_params"] + evals["attention_flops_per_token"]
+    print(f"\nshare of the matmul ceiling (FLOP/token = 4N + attention = {flop / 1e6:.0f} MFLOP; ceiling = measured "
+          "peak / FLOP per token):")
+    for run in runs:
+        r = per_run[run]
+        precision = run_precision(r)
+        ceiling = peaks[precision] / flop
+        r["ceiling_share"] = r["tokens_per_second"] / ceiling
+        print(f"  {LABELS[run]:<17} {precision}: {r['tokens_per_second']:6.1f} of {ceiling:5.0f} tok/s = "
+              f"{r['ceiling_share']:.0%}")
 
 
 def mfu_lines(evals: dict, per_run: dict, runs: list[str]) -> None:
@@ -330,7 +398,7 @@ def wrap(command: list[str], log: Path, stop_at: str | None) -> dict[str, Any]:
     returncode = child.wait()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # ru_maxrss: KiB on Linux, of the largest descendant
     return {"returncode": 0 if stop_at else returncode, "wall_seconds": time.monotonic() - t0,
-            "peak_rss_kb": usage.ru_maxrss, "lines": lines if stop_at else lines[-50:]}
+            "peak_rss_kb": usage.ru_maxrss, "lines": lines}
 
 
 def _lora_config(spec: dict) -> Any:
@@ -493,18 +561,18 @@ def evaluate(spec: dict) -> dict[str, Any]:
     train = encode(splits.train)
     result: dict[str, Any] = {"val_loss": losses, "val_tokens": count,
                               "fmtune_train_tokens": sum(len(e.input_ids) for e in train)}
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    config = base.config
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    mean_length = sum(len(e.input_ids) for e in train) / len(train)
+    result.update(
+        # N: weights that take part in matmuls (every linear layer, LM head included; not the embedding lookup)
+        matmul_params=sum(m.weight.numel() for m in base.modules() if isinstance(m, torch.nn.Linear)),
+        attention_flops_per_token=6 * config.num_hidden_layers * config.num_attention_heads * 2 * head_dim
+        * mean_length / 2,
+    )
     if torch.cuda.is_available():
-        base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-        config = base.config
-        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-        mean_length = sum(len(e.input_ids) for e in train) / len(train)
-        result.update(
-            gpu=torch.cuda.get_device_name(),
-            # N: weights that take part in matmuls (every linear layer, LM head included; not the embedding lookup)
-            matmul_params=sum(m.weight.numel() for m in base.modules() if isinstance(m, torch.nn.Linear)),
-            attention_flops_per_token=6 * config.num_hidden_layers * config.num_attention_heads * 2 * head_dim
-            * mean_length / 2,
-        )
+        result["gpu"] = torch.cuda.get_device_name()
     return result
 
 

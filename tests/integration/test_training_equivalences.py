@@ -74,3 +74,24 @@ def test_the_best_epoch_not_the_last_is_what_gets_saved(tmp_path):
     assert saved.keys() == best.keys()
     assert all((saved[k] == best[k]).all() for k in saved)
     assert any((saved[k] != last[k]).any() for k in saved)
+
+
+def test_bf16_trains_like_fp32_and_each_job_records_the_precision_it_ran_in(tmp_path):
+    """bf16 autocast (what precision=auto picks where it is faster) must reach the same losses as fp32 to bf16's
+    rounding; config.json says which precision ran and why (auto: the measurement)."""
+    fp32_losses, _ = _train(tmp_path / "fp32", "-H", "precision=fp32")
+    bf16_losses, _ = _train(tmp_path / "bf16", "-H", "precision=bf16")
+    assert bf16_losses == pytest.approx(fp32_losses, rel=2e-2)
+    assert bf16_losses[-1] < bf16_losses[0]
+    auto_losses, _ = _train(tmp_path / "auto", "-H", "epoch=1")
+    decided = {name: json.loads((tmp_path / name / "config.json").read_text())["decided"]
+               for name in ("fp32", "bf16", "auto")}
+    assert decided["fp32"] == {"precision": "fp32", "precision_reason": "precision=fp32"}
+    assert decided["bf16"]["precision"] == "bf16"
+    auto = decided["auto"]
+    assert auto["precision_reason"].startswith("auto: bf16 autocast ran a ") and float(auto["bf16_speedup"]) > 0
+    assert auto["precision"] == ("bf16" if float(auto["bf16_speedup"]) >= 1.15 else "fp32")
+    assert f"precision: {'bf16 autocast' if auto['precision'] == 'bf16' else 'fp32'} (auto:" in (
+        tmp_path / "auto" / "logs.txt").read_text()
+    reference = bf16_losses if auto["precision"] == "bf16" else fp32_losses
+    assert auto_losses == pytest.approx(reference[:2], rel=1e-5)

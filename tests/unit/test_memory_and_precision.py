@@ -1,4 +1,4 @@
-"""The memory preflight's arithmetic (what each setting saves, the advice it gives) and the choice of precision."""
+"""The memory preflight's arithmetic (what each setting saves, the advice it gives) and the attention kernel."""
 
 from __future__ import annotations
 
@@ -60,19 +60,6 @@ def test_checkpointing_auto_stays_off_where_it_would_not_lower_the_peak():
                             bf16_activations=False, device_type="cpu", gradient_checkpointing=True)
     assert checkpointed.per_device >= plain.per_device
     assert not wants_checkpointing("auto", plain, checkpointed, plain.per_device)
-
-
-def test_precision_auto_picks_bf16_on_amx_cpus_only_and_the_setting_forces_either():
-    import torch
-
-    from fmtune.models.loading import use_bf16
-
-    cpu = torch.device("cpu")
-    assert use_bf16("auto", cpu, frozenset({"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})) is True
-    assert use_bf16("auto", cpu, frozenset({"avx512f", "avx512_bf16"})) is False  # measured slower than fp32
-    assert use_bf16("auto", cpu, frozenset()) is False
-    assert use_bf16("bf16", cpu, frozenset()) is True
-    assert use_bf16("fp32", cpu, frozenset({"amx_bf16"})) is False
 
 
 def test_flash_attention_only_on_cuda_bf16_for_supporting_architectures(tmp_path, monkeypatch):

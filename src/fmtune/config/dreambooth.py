@@ -50,8 +50,8 @@ class DreamBoothHyperparameters(Schema):
     train_text_encoder: bool = spec(False, "Also train the text encoder (more memory; often a closer likeness).")
     resolution: int = spec(512, "Training image size in pixels (square; a multiple of 8). 512 for 2.1-base.", ge=64)
     precision: str = spec(
-        "auto", "Compute precision of the frozen parts. auto: bf16 where it is fast, else fp32; trained weights "
-                "stay fp32.", choices=("auto", "bf16", "fp16", "fp32"))
+        "auto", "Compute precision of the frozen parts. auto: bf16 where it is measured faster (timed once per CPU, "
+                "cached), else fp32; trained weights stay fp32.", choices=("auto", "bf16", "fp16", "fp32"))
     gradient_checkpointing: str = spec(
         "auto", "Recompute UNet activations in the backward pass (less memory, more compute). auto: when the "
                 "memory preflight says it is needed.", choices=("auto", "True", "False"))

@@ -9,6 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from fmtune.atomic import write_file_atomically
 from fmtune.catalog import find_card
 from fmtune.models.source import ModelSource, resolve_source
 from fmtune.tasks import get_task
@@ -56,6 +57,9 @@ class JobConfig:
     # ({"kind", "location"}: fmtune.models.source) and a fingerprint of the channels' files.
     source: dict[str, str] = field(default_factory=dict)
     data_fingerprint: str = ""
+    # What the recipe decided by measurement (precision=auto's verdict and why), written back to config.json so
+    # that the job's record says what ran and a resumed job decides the same.
+    decided: dict[str, str] = field(default_factory=dict)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @cached_property
@@ -69,11 +73,16 @@ class JobConfig:
             return resolve_source(self.model, tiny_random=self.tiny_random)
         return ModelSource(self.model, self.source["kind"], find_card(self.model), self.source["location"])
 
+    def record_decisions(self, decisions: dict[str, str]) -> None:
+        """Add `decisions` to `decided` and rewrite config.json in the job folder."""
+        self.decided.update(decisions)
+        self.save(Path(self.job_dir) / "config.json")
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
     def save(self, path: Path) -> None:
-        path.write_text(self.to_json() + "\n")
+        write_file_atomically(path, (self.to_json() + "\n").encode())  # readers never see half a file
 
     @classmethod
     def load(cls, path: Path) -> JobConfig:

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from fmtune.config.hyperparameters import Hyperparameters
+from fmtune.models.dropout import use_cheap_dropout
 
 # The SDK's -1 for max_input_length means min(1024, model_max_length), as JumpStart does.
 DEFAULT_MAX_LENGTH = 1024
@@ -44,28 +45,6 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\..*")
     # bitsandbytes on CPU says this on every 8-bit matmul; once in the docs is enough.
     warnings.filterwarnings("ignore", message=r"MatMul8bitLt: inputs will be cast")
-
-
-def use_bf16(precision: str, device: torch.device, cpu_flags: frozenset[str] | None = None) -> bool:
-    """auto: bf16 autocast on GPUs that support it and on CPUs with AMX tiles (amx_bf16), whose bf16 matmuls
-    are several times faster than fp32. Not on CPUs with avx512_bf16 alone: measured on SmolLM2 LoRA (2-core
-    EPYC, avx512_bf16, no AMX) a 4 x 256-token step took 7.3 s under bf16 autocast vs 5.3 s in fp32."""
-    if precision != "auto":
-        return precision == "bf16"
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return "amx_bf16" in (cpu_flags if cpu_flags is not None else cpu_features())
-
-
-def cpu_features() -> frozenset[str]:
-    """The CPU's feature flags (Linux /proc/cpuinfo); empty where unknown."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
@@ -218,7 +197,9 @@ def apply_lora(
         bias="none",
         task_type=task_type,
     )
-    return get_peft_model(model, config)
+    model = get_peft_model(model, config)
+    use_cheap_dropout(model)
+    return model
 
 
 def lora_targets_for(model: Any, card_targets: tuple[str, ...] | None) -> list[str]:

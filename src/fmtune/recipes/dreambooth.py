@@ -13,6 +13,7 @@ A resumed run gives the same weights as an uninterrupted one: the order of the i
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import sys
@@ -31,6 +32,7 @@ from fmtune.evaluation.images import ImageEvaluation, evaluate_images, evaluatio
 from fmtune.jobs.config import JobConfig
 from fmtune.jobs.layout import JobLayout
 from fmtune.jobs.metrics import read_metrics, record_metrics, record_step, start_records
+from fmtune.models.cpu import use_physical_cores
 from fmtune.models.diffusion import (
     DiffusionParts,
     encode_prompts,
@@ -44,6 +46,7 @@ from fmtune.models.diffusion import (
 )
 from fmtune.models.fid import probe_inception
 from fmtune.models.loading import free_memory, quiet_libraries, training_device
+from fmtune.models.precision import precision_for
 from fmtune.models.source import is_pipeline, materialize
 from fmtune.recipes.class_images import ensure_class_images
 from fmtune.recipes.diffusion_export import save_diffusion_outputs
@@ -79,15 +82,24 @@ class Precision:
         return torch.autocast(device_type=device.type, dtype=self.dtype)
 
 
-def choose_precision(setting: str, device: torch.device) -> Precision:
-    from fmtune.models.loading import use_bf16
-
+def choose_precision(job: JobConfig, device: torch.device, model_dir: Path, log: JobLog) -> Precision:
+    """fp16 on request (GPUs only); else bf16 or fp32 as fmtune.models.precision decides, timed on the shapes of
+    the UNet's second block (its transformer's feed-forward is 4x wider), decided once per job."""
+    setting = job.hp.precision
     if setting == "fp16":
         if device.type != "cuda":
             raise UserError("precision=fp16 needs a CUDA GPU (CPUs compute fp16 slowly or not at all); on this "
                             "machine use precision=bf16 or fp32 (or auto).")
         return Precision(torch.float16)
-    return Precision(torch.bfloat16 if use_bf16(setting, device) else None)
+    if "precision" in job.decided:
+        log(f"precision: {job.decided['precision']} (as this job started: {job.decided['precision_reason']})")
+        return Precision(torch.bfloat16 if job.decided["precision"] == "bf16" else None)
+    channels = json.loads((model_dir / "unet" / "config.json").read_text())["block_out_channels"]
+    width = channels[min(1, len(channels) - 1)]
+    choice = precision_for(setting, device, (width, 4 * width))
+    log(f"precision: {'bf16 autocast' if choice.bf16 else 'fp32'} ({choice.reason})")
+    job.record_decisions(choice.record())
+    return Precision(torch.bfloat16 if choice.bf16 else None)
 
 
 def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resume: bool = False) -> None:
@@ -99,11 +111,9 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
         raise UserError("Stable Diffusion fine-tuning runs in one process (drop --nproc / --nnodes).")
     images = read_images(job)
     device = training_device()
-    precision = choose_precision(hp.precision, device)
     source = job.model_source()
     log(f"fmtune job {job.job_name}: {job.model} (text-to-image, DreamBooth, "
-        f"{'LoRA r=' + str(hp.lora_r) if hp.peft_type == 'lora' else 'full UNet'}) on {device.type} "
-        f"({precision.name})")
+        f"{'LoRA r=' + str(hp.lora_r) if hp.peft_type == 'lora' else 'full UNet'}) on {device.type}")
     if source.kind == "tiny-random":
         log("weights: RANDOM (tiny-random test pipeline shaped like Stable Diffusion 2.x); the images are only a "
             "test of the pipeline")
@@ -113,6 +123,9 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
     if not is_pipeline(model_dir):
         raise UserError(f"{model_dir}: no model_index.json, so it is not a diffusers pipeline folder "
                         "(Stable Diffusion in diffusers layout: unet/, vae/, text_encoder/, tokenizer/, scheduler/).")
+    if device.type == "cpu":
+        log(f"threads: {use_physical_cores()}")
+    precision = choose_precision(job, device, model_dir, log)
     # Everything that can refuse the run comes before any expensive work (class images, training).
     targets = _unet_targets(job)
     checkpointing = plan_diffusion_memory(model_dir, hp, device, targets, precision.dtype is not None, log)

@@ -7,6 +7,8 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from torch.profiler import record_function
+
 from fmtune.atomic import staged_dir
 from fmtune.data.prompting import PromptFormat
 from fmtune.jobs.layout import JobLayout
@@ -17,6 +19,7 @@ from fmtune.training.joblog import JobLog
 from fmtune.training.stop import StopRequest
 
 
+@record_function("fmtune: save")
 def save_outputs(
     model: Any, setup: Setup, prompt_format: PromptFormat, layout: JobLayout, log: JobLog,
     rebuild: Callable[[], Any], seq2seq: bool = False,
@@ -57,6 +60,7 @@ def save_outputs(
     log(f"saved {saved} to {layout.model}")
 
 
+@record_function("fmtune: evaluation")
 def evaluate_outputs(setup: Setup, records: list, prompt_format: PromptFormat, layout: JobLayout, log: JobLog,
                      stop: StopRequest, chat_template: str | None = None, seq2seq: bool = False) -> None:
     """After the outputs are saved: the saved model and its base are scored on the held-out rows (fmtune.evaluation),

@@ -19,14 +19,15 @@ from fmtune.data.prompting import PromptFormat, end_of_turn_ids
 from fmtune.data.templates import Template
 from fmtune.errors import UserError
 from fmtune.jobs.config import JobConfig
+from fmtune.models.cpu import use_physical_cores
 from fmtune.models.loading import (
     count_parameters,
     effective_max_length,
     load_pretrained,
     load_tokenizer,
     quiet_libraries,
-    use_bf16,
 )
+from fmtune.models.precision import PrecisionChoice, precision_for
 from fmtune.models.source import RemoteCode, materialize
 from fmtune.training.distributed import Dist, device_for, init_distributed, sum_across
 from fmtune.training.joblog import JobLog
@@ -56,9 +57,10 @@ def set_up(job: JobConfig, log: JobLog) -> Setup:
     torch.manual_seed(hp.seed)
     d = init_distributed()
     device = device_for(d)
-    bf16 = use_bf16(hp.precision, device)
     where = f"{d.world} processes ({'nccl' if device.type == 'cuda' else 'gloo'}), FSDP2" if d.active else device.type
-    log(f"fmtune job {job.job_name}: {job.model} on {where} ({'bf16 autocast' if bf16 else 'fp32'})")
+    log(f"fmtune job {job.job_name}: {job.model} on {where}")
+    if device.type == "cpu":
+        log(f"threads: {use_physical_cores()}")
     if source.kind == "tiny-random" and card:
         log(f"weights: RANDOM (tiny-random test model of the {card.architecture} architecture of "
             f"{card.display_name}); the output is only a test of the pipeline")
@@ -74,11 +76,34 @@ def set_up(job: JobConfig, log: JobLog) -> Setup:
     model_dir = materialize(source)
     remote_code = RemoteCode(job.trust_remote_code, job.revision).kwargs()
     tokenizer = load_tokenizer(model_dir, **remote_code)
+    bf16 = decide_precision(job, model_dir, remote_code, device, d, log)
     max_length = effective_max_length(hp.max_input_length, tokenizer, card.context_length if card else None)
     if hp.max_input_length > max_length:
         log(f"note: max_input_length={hp.max_input_length} is above this model's limit; using {max_length} "
             "(JumpStart's rule: min(max_input_length, model_max_length)).")
     return Setup(hp, card, device, bf16, model_dir, tokenizer, max_length, remote_code, d)
+
+
+def decide_precision(job: JobConfig, model_dir: Path, remote_code: dict[str, Any], device: torch.device, d: Dist,
+                     log: JobLog) -> bool:
+    """bf16 autocast or fp32 (fmtune.models.precision), decided once per job: a resumed job keeps the precision
+    its config.json recorded; all processes of a job use the same one (bf16 only if every one measured it faster)."""
+    if "precision" in job.decided:
+        log(f"precision: {job.decided['precision']} (as this job started: {job.decided['precision_reason']})")
+        return job.decided["precision"] == "bf16"
+    from transformers import AutoConfig
+
+    from fmtune.models.memory import Shape
+
+    shape = Shape.from_config(AutoConfig.from_pretrained(model_dir, **remote_code))
+    choice = precision_for(job.hp.precision, device, (shape.hidden, shape.intermediate))
+    bf16 = sum_across(d, float(choice.bf16))[0] == d.world
+    if bf16 != choice.bf16:
+        choice = PrecisionChoice(False, "auto: fp32, as not every process measured bf16 faster")
+    log(f"precision: {'bf16 autocast' if bf16 else 'fp32'} ({choice.reason})")
+    if d.is_main:
+        job.record_decisions(choice.record())
+    return bf16
 
 
 def plan_memory(setup: Setup, examples: list[Encoded], log: JobLog) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch.profiler import record_function
 
 from fmtune.config.hyperparameters import Hyperparameters
 from fmtune.data.batching import evaluation_batches, length_grouped_batches, training_batches
@@ -62,7 +63,8 @@ def fit(run: TrainingRun, resume: bool = False) -> TrainState:
     """Train `run.hp.epoch` epochs; leave the model holding the best epoch's trainable weights."""
     hp, model, log = run.hp, run.model, run.log
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=hp.learning_rate, weight_decay=0.0)
+    # fused: one kernel for all of a step's updates (on CPU 5 ms instead of 20 for SmolLM2's 420 LoRA tensors)
+    optimizer = torch.optim.AdamW(trainable, lr=hp.learning_rate, weight_decay=0.0, fused=True)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=LR_DECAY_PER_EPOCH)
 
     # LoRA leaves the base model intact: the untrained model is the one with the adapter switched off, so epoch 0
@@ -85,8 +87,9 @@ def fit(run: TrainingRun, resume: bool = False) -> TrainState:
             record_epoch(run, 0, None, evaluate(run), time.monotonic())
 
     def save(reason: str) -> None:
-        path = save_checkpoint(run.layout.checkpoints, state, model, optimizer, scheduler, best_weights,
-                               write=run.dist.is_main)
+        with record_function("fmtune: checkpoint"):
+            path = save_checkpoint(run.layout.checkpoints, state, model, optimizer, scheduler, best_weights,
+                                   write=run.dist.is_main)
         log(f"checkpoint {path.name} ({reason})")
 
     def stop_requested() -> bool:
@@ -145,10 +148,12 @@ def train_epoch(
     for group in groups[state.step :]:
         group_loss, group_tokens, real_tokens = 0.0, 0, 0
         for examples in group:
-            batch = {k: v.to(run.device) for k, v in run.collate(examples).items()}
-            with autocast(run.device, run.bf16):
+            with record_function("fmtune: collate"):
+                batch = {k: v.to(run.device) for k, v in run.collate(examples).items()}
+            with record_function("fmtune: forward + loss"), autocast(run.device, run.bf16):
                 loss_sum, n_tokens = run.loss_sum(model, batch)
-            loss_sum.backward()  # summed over tokens; divided by the step's token count below
+            with record_function("fmtune: backward"):
+                loss_sum.backward()  # summed over tokens; divided by the step's token count below
             group_loss += loss_sum.item()
             group_tokens += n_tokens
             real_tokens += int(batch["attention_mask"].sum())
@@ -162,9 +167,10 @@ def train_epoch(
         state.loss_tokens += int(group_tokens)
         if progress is not None:
             progress.step(loss=group_loss / max(group_tokens, 1), tokens=int(real_tokens))
-        torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        with record_function("fmtune: optimizer"):
+            torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
         state.step += 1
         state.global_step += 1
         if d.is_main:
@@ -188,6 +194,7 @@ def my_slice(global_batch: list[Encoded], d: Dist, size: int) -> list[Encoded]:
 
 
 @torch.no_grad()
+@record_function("fmtune: validation loss")
 def evaluate(run: TrainingRun) -> float:
     """Mean loss over all target tokens of the validation set (summed over processes)."""
     run.model.eval()
