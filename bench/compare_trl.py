@@ -531,7 +531,7 @@ def evaluate(spec: dict) -> dict[str, Any]:
     tokenizer = load_tokenizer(model_dir)
     mode = "domain" if spec["dataset"] == "domain" else "instruction"
     splits = load_splits({"training": Path(spec["train"]), "validation": Path(spec["validation"])}, mode,
-                         task="text-generation", demarcation=True, validation_split_ratio=0.2,
+                         demarcation=True, validation_split_ratio=0.2,
                          train_data_split_seed=0)
 
     def encode(records: list) -> list:

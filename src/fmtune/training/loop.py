@@ -202,8 +202,8 @@ def evaluate(run: TrainingRun) -> float:
     total, count = 0.0, 0
     for global_batch in evaluation_batches(run.val_set, size * d.world):
         batch = {k: v.to(run.device) for k, v in run.collate(my_slice(global_batch, d, size)).items()}
-        # On CPU the weights are fp32 and evaluation is cheap: score in fp32, where bf16 rounding would hide the
-        # small early LoRA updates (seen on SmolLM2: no change in a loss that fp32 saw drop by 0.28).
+        # On CPU the weights are fp32: score in fp32. bf16 autocast rounds away part of the LoRA update (SmolLM2,
+        # 24 validation rows: base→tuned gain 0.3608 in fp32, 0.3500 in bf16) for only 13 % less time.
         with autocast(run.device, run.bf16 and run.device.type == "cuda"):
             loss_sum, n_tokens = run.loss_sum(run.model, batch)
         total += loss_sum.item()
