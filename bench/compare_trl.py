@@ -352,13 +352,11 @@ def mfu_lines(evals: dict, per_run: dict, runs: list[str]) -> None:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor()
-    info = Path("/proc/cpuinfo")
-    names = [line.split(":", 1)[1].strip() for line in (info.read_text().splitlines() if info.exists() else [])
-             if line.startswith("model name")]
-    cpu = names[0] if names else cpu
-    return {"date": datetime.now().isoformat(timespec="seconds"), "cpu": cpu, "cores": os.cpu_count(),
-            "python": platform.python_version(), "load_average": os.getloadavg()}
+    from fmtune.models.cpu import cpu_model, physical_cores
+
+    return {"date": datetime.now().isoformat(timespec="seconds"), "cpu": cpu_model(), "cores": os.cpu_count(),
+            "physical_cores": physical_cores(), "python": platform.python_version(),
+            "load_average": os.getloadavg()}
 
 
 # --- child processes -------------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fmtune.data.encode import IGNORE_INDEX
 from fmtune.training.losses import head_loss_matches, head_loss_sum, shifted_targets, token_loss_sum
@@ -131,3 +133,23 @@ def test_an_output_layer_that_is_not_a_plain_linear_takes_the_checkpointed_path(
     torch.manual_seed(0)
     actual, _ = head_loss_sum(model, inputs, ids, chunk_tokens=4)
     torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=30), st.integers(1, 9), st.integers(0, 2**16))
+def test_only_tokens_with_a_target_reach_the_output_layer_and_the_rest_get_no_gradient(scored, chunk_tokens, seed):
+    from fmtune.training.losses import LinearCrossEntropy
+
+    generator = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(len(scored), 8, generator=generator, requires_grad=True)
+    weight = torch.randn(20, 8, generator=generator)
+    targets = torch.randint(20, (len(scored),), generator=generator)
+    targets[~torch.tensor(scored)] = IGNORE_INDEX  # prompt and padding tokens, anywhere in the row
+    expected = F.cross_entropy(hidden @ weight.T, targets, ignore_index=IGNORE_INDEX, reduction="sum")
+    expected.backward()
+    reference, hidden.grad = hidden.grad.clone(), None
+    actual = LinearCrossEntropy.apply(hidden, weight, targets, chunk_tokens)
+    actual.backward()
+    torch.testing.assert_close(actual, expected)
+    torch.testing.assert_close(hidden.grad, reference)
+    assert not hidden.grad[~torch.tensor(scored)].any()

@@ -1,4 +1,4 @@
-"""Load tokenizers and causal LMs from a local folder, apply LoRA, and pick device and precision."""
+"""Load tokenizers and models from a local folder (full precision, int8 or 4-bit), apply LoRA, pick the device."""
 
 from __future__ import annotations
 

@@ -52,6 +52,7 @@ from fmtune.recipes.class_images import ensure_class_images
 from fmtune.recipes.diffusion_export import save_diffusion_outputs
 from fmtune.recipes.diffusion_memory import plan_diffusion_memory
 from fmtune.recipes.lifecycle import recipe_main
+from fmtune.recipes.setup import precision_once_per_job
 from fmtune.tasks.text_to_image import read_images
 from fmtune.training.checkpoint import TrainState, latest_checkpoint, load_checkpoint, load_extra, save_checkpoint
 from fmtune.training.distributed import init_distributed
@@ -91,15 +92,10 @@ def choose_precision(job: JobConfig, device: torch.device, model_dir: Path, log:
             raise UserError("precision=fp16 needs a CUDA GPU (CPUs compute fp16 slowly or not at all); on this "
                             "machine use precision=bf16 or fp32 (or auto).")
         return Precision(torch.float16)
-    if "precision" in job.decided:
-        log(f"precision: {job.decided['precision']} (as this job started: {job.decided['precision_reason']})")
-        return Precision(torch.bfloat16 if job.decided["precision"] == "bf16" else None)
     channels = json.loads((model_dir / "unet" / "config.json").read_text())["block_out_channels"]
     width = channels[min(1, len(channels) - 1)]
-    choice = precision_for(setting, device, (width, 4 * width))
-    log(f"precision: {'bf16 autocast' if choice.bf16 else 'fp32'} ({choice.reason})")
-    job.record_decisions(choice.record())
-    return Precision(torch.bfloat16 if choice.bf16 else None)
+    bf16 = precision_once_per_job(job, lambda: precision_for(setting, device, (width, 4 * width)), log)
+    return Precision(torch.bfloat16 if bf16 else None)
 
 
 def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resume: bool = False) -> None:

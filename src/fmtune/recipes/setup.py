@@ -4,6 +4,7 @@ memory preflight sized by the data, the base model, and what to log about it."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,17 +87,28 @@ def set_up(job: JobConfig, log: JobLog) -> Setup:
 
 def decide_precision(job: JobConfig, model_dir: Path, remote_code: dict[str, Any], device: torch.device, d: Dist,
                      log: JobLog) -> bool:
-    """bf16 autocast or fp32 (fmtune.models.precision), decided once per job: a resumed job keeps the precision
-    its config.json recorded; all processes of a job use the same one (bf16 only if every one measured it faster)."""
+    """bf16 autocast or fp32 for a text model, timed on its own MLP shapes (hidden x intermediate)."""
+    def measure() -> PrecisionChoice:
+        from transformers import AutoConfig
+
+        from fmtune.models.memory import Shape
+
+        shape = Shape.from_config(AutoConfig.from_pretrained(model_dir, **remote_code))
+        return precision_for(job.hp.precision, device, (shape.hidden, shape.intermediate))
+
+    return precision_once_per_job(job, measure, log, d)
+
+
+def precision_once_per_job(job: JobConfig, measure: Callable[[], PrecisionChoice], log: JobLog,
+                           d: Dist | None = None) -> bool:
+    """Whether the job trains under bf16 autocast (fmtune.models.precision), decided once per job: a resumed job
+    keeps the precision its config.json recorded; all processes of a job use the same one (bf16 only if every one
+    measured it faster); the main process records the decision."""
+    d = d or Dist()
     if "precision" in job.decided:
         log(f"precision: {job.decided['precision']} (as this job started: {job.decided['precision_reason']})")
         return job.decided["precision"] == "bf16"
-    from transformers import AutoConfig
-
-    from fmtune.models.memory import Shape
-
-    shape = Shape.from_config(AutoConfig.from_pretrained(model_dir, **remote_code))
-    choice = precision_for(job.hp.precision, device, (shape.hidden, shape.intermediate))
+    choice = measure()
     bf16 = sum_across(d, float(choice.bf16))[0] == d.world
     if bf16 != choice.bf16:
         choice = PrecisionChoice(False, "auto: fp32, as not every process measured bf16 faster")

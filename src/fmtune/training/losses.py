@@ -83,32 +83,37 @@ def linear_cross_entropy(
     grad_of_hidden: bool = False, grad_of_weight: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """The summed loss and, when asked, its gradients for `hidden` (tokens × hidden) and `weight` (vocab ×
-    hidden, accumulated in fp32), chunk by chunk: d loss / d logits = softmax - one-hot, zero where no target.
+    hidden, accumulated in fp32), chunk by chunk: d loss / d logits = softmax - one-hot.
+
+    Only tokens with a target go through the output layer: in instruction data the prompt and the padding of
+    packed rows are half of the tokens or more, and their logits would only be computed to be thrown away.
     The matmuls run in the autocast dtype when autocast is on (the weight cast once, not per chunk); the
     softmax and the loss in fp32, from one log-softmax per chunk."""
     device = hidden.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else weight.dtype
     w = weight.to(dtype)
-    grad_hidden = torch.zeros_like(hidden) if grad_of_hidden else None
+    scored = (targets != IGNORE_INDEX).nonzero().squeeze(1)
+    scored_hidden, scored_targets = hidden.index_select(0, scored).to(dtype), targets[scored]
+    grad_scored = torch.empty_like(scored_hidden) if grad_of_hidden else None
     grad_weight = torch.zeros_like(weight, dtype=torch.float32) if grad_of_weight else None
     total = hidden.new_zeros((), dtype=torch.float32)
-    for start in range(0, targets.numel(), chunk_tokens):
-        h, t = hidden[start : start + chunk_tokens].to(dtype), targets[start : start + chunk_tokens]
-        logits = (h @ w.T).float()
-        scored = t != IGNORE_INDEX
-        rows, scored_targets = scored.nonzero().squeeze(1), t[scored]
-        log_probs = logits.log_softmax(-1)
-        total -= log_probs[rows, scored_targets].sum()
-        if grad_hidden is None and grad_weight is None:
+    for start in range(0, scored.numel(), chunk_tokens):
+        h, t = scored_hidden[start : start + chunk_tokens], scored_targets[start : start + chunk_tokens]
+        log_probs = (h @ w.T).float().log_softmax(-1)
+        rows = torch.arange(t.numel(), device=t.device)
+        total -= log_probs[rows, t].sum()
+        if grad_scored is None and grad_weight is None:
             continue
         grad_logits = log_probs.exp_()  # the softmax, in place
-        grad_logits[rows, scored_targets] -= 1
-        grad_logits[~scored] = 0
+        grad_logits[rows, t] -= 1
         grad_logits = grad_logits.to(dtype)
-        if grad_hidden is not None:
-            grad_hidden[start : start + chunk_tokens] = grad_logits @ w
+        if grad_scored is not None:
+            grad_scored[start : start + chunk_tokens] = grad_logits @ w
         if grad_weight is not None:
             grad_weight += (grad_logits.T @ h).float()
+    grad_hidden = None
+    if grad_scored is not None:  # tokens without a target get no gradient from the loss
+        grad_hidden = torch.zeros_like(hidden).index_copy_(0, scored, grad_scored.to(hidden.dtype))
     return total, grad_hidden, grad_weight
 
 
