@@ -168,6 +168,12 @@ def test_every_job_ends_with_an_evaluation_of_the_base_and_the_tuned_model(instr
              "quasi_exact_match", "f1", "stopped"}
     assert names <= set(scores["base"]) and names <= set(scores["tuned"])
     assert scores["tuned"]["eval_loss"] < scores["base"]["eval_loss"]
+    # the losses are the ones training measured on these rows (epoch 0: the base; the kept epoch: the tuned model),
+    # not computed a second time (test_evaluate_job.py checks that computing them again gives the same numbers)
+    epochs = metrics(instruction_job)
+    assert scores["base"]["eval_loss"] == next(e["eval_loss"] for e in epochs if e["epoch"] == 0)
+    assert scores["tuned"]["eval_loss"] == min(e["eval_loss"] for e in epochs if e["epoch"] > 0)
+    assert "the tuned model's validation loss is the one training" in (instruction_job / "logs.txt").read_text()
     rows = [json.loads(line) for line in (instruction_job / "eval" / "predictions.jsonl").read_text().splitlines()]
     first = json.loads((SAMPLES / "instruction" / "validation" / "data.jsonl").read_text().splitlines()[0])
     assert len(rows) == 8 and rows[0]["reference"] == first["response"]

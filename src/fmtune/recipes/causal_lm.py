@@ -26,7 +26,7 @@ from fmtune.errors import UserError
 from fmtune.jobs.config import JobConfig
 from fmtune.jobs.layout import JobLayout
 from fmtune.models.loading import lora_targets_for, make_trainable
-from fmtune.recipes.export import evaluate_outputs, save_outputs
+from fmtune.recipes.export import evaluate_outputs, save_outputs, training_losses
 from fmtune.recipes.lifecycle import recipe_main
 from fmtune.recipes.setup import load_base, log_model, plan_memory, prompt_format_for, set_up
 from fmtune.tasks.text import read_splits
@@ -70,6 +70,7 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
     model = shard(model, setup.dist)
 
     pad_id, max_length = tokenizer.pad_token_id, setup.max_length
+    val_rows = val_set
     if packed:
         # Training packs each batch's own examples, so steps and gradients are those of padded batches.
         # Evaluation packs the whole set into rows of max_input_length: the same loss in far fewer passes.
@@ -77,7 +78,7 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
         collate_batch = partial(collate_packing, pad_id=pad_id, max_length=max_length)
     else:
         collate_batch = partial(collate, pad_id=pad_id)
-    fit(TrainingRun(
+    state = fit(TrainingRun(
         job_name=job.job_name, model=model, train_set=train_set, val_set=val_set, hp=hp, device=setup.device,
         bf16=setup.bf16, collate=collate_batch, loss_sum=partial(causal_loss_sum, head_chunks=head_chunks),
         layout=layout, log=log, stop=stop, dist=setup.dist, group_by_length=not packed and mode != "domain",
@@ -90,7 +91,8 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
 
     save_outputs(model, setup, prompt_format, layout, log, rebuild)
     del model  # evaluation loads the saved model and the base, one at a time
-    evaluate_outputs(setup, splits.validation, prompt_format, layout, log, stop, chat_template)
+    evaluate_outputs(setup, splits.validation, prompt_format, layout, log, stop, chat_template,
+                     known=training_losses(state, layout, val_rows, setup))
 
 
 def encode_splits(

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch.profiler import record_function
 
 from fmtune.atomic import staged_dir
+from fmtune.data.encode import Encoded
 from fmtune.data.prompting import PromptFormat
 from fmtune.jobs.layout import JobLayout
+from fmtune.jobs.metrics import read_metrics
 from fmtune.models.loading import load_pretrained
 from fmtune.recipes.setup import Setup
-from fmtune.training.checkpoint import restore_trainable, trainable_state
+from fmtune.training.checkpoint import TrainState, restore_trainable, trainable_state
 from fmtune.training.joblog import JobLog
 from fmtune.training.stop import StopRequest
+
+if TYPE_CHECKING:  # the evaluation's modules load only when a job evaluates
+    from fmtune.evaluation.run import KnownLosses
 
 
 @record_function("fmtune: save")
@@ -60,11 +65,26 @@ def save_outputs(
     log(f"saved {saved} to {layout.model}")
 
 
+def training_losses(state: TrainState, layout: JobLayout, rows: list[Encoded], setup: Setup) -> KnownLosses | None:
+    """The validation losses training measured that the evaluation would measure again on the same rows: the
+    untrained model's (epoch 0) and the kept epoch's. None where they are not the evaluation's numbers: a quantized
+    base (training scored its 8/4-bit weights, the evaluation loads full precision) or bf16 validation (GPUs)."""
+    from fmtune.evaluation.run import KnownLosses
+
+    if setup.hp.quantization or (setup.bf16 and setup.device.type == "cuda"):
+        return None
+    base = [r["eval_loss"] for r in read_metrics(layout.metrics)
+            if r.get("epoch") == 0 and r.get("eval_loss") is not None]
+    return KnownLosses(rows, {"tuned": state.best_loss, **({"base": base[-1]} if base else {})})
+
+
 @record_function("fmtune: evaluation")
 def evaluate_outputs(setup: Setup, records: list, prompt_format: PromptFormat, layout: JobLayout, log: JobLog,
-                     stop: StopRequest, chat_template: str | None = None, seq2seq: bool = False) -> None:
+                     stop: StopRequest, chat_template: str | None = None, seq2seq: bool = False,
+                     known: KnownLosses | None = None) -> None:
     """After the outputs are saved: the saved model and its base are scored on the held-out rows (fmtune.evaluation),
-    into eval/ and eval/report.html. The model is safe on disk first, so a problem here never costs the training."""
+    into eval/ and eval/report.html. The model is safe on disk first, so a problem here never costs the training.
+    `known`: the validation losses training measured (`training_losses`), not computed twice."""
     from fmtune.evaluation.run import Evaluation, evaluate
 
     hp = setup.hp
@@ -75,5 +95,6 @@ def evaluate_outputs(setup: Setup, records: list, prompt_format: PromptFormat, l
         return
     plan = Evaluation(layout.model, setup.model_dir, prompt_format.mode, hp.evaluation_samples,
                       hp.evaluation_max_new_tokens, setup.max_length, prompt_format.eos_token_ids,
-                      prompt_format.stop_strings, setup.device, seq2seq, chat_template, remote_code=setup.remote_code)
+                      prompt_format.stop_strings, setup.device, seq2seq, chat_template, remote_code=setup.remote_code,
+                      known=known)
     evaluate(plan, setup.tokenizer, records, layout, log, stop=stop)

@@ -17,7 +17,7 @@ from fmtune.data.encode import encode_split
 from fmtune.jobs.config import JobConfig
 from fmtune.jobs.layout import JobLayout
 from fmtune.models.loading import lora_targets_for, make_trainable
-from fmtune.recipes.export import evaluate_outputs, save_outputs
+from fmtune.recipes.export import evaluate_outputs, save_outputs, training_losses
 from fmtune.recipes.lifecycle import recipe_main
 from fmtune.recipes.setup import load_base, log_model, plan_memory, prompt_format_for, set_up
 from fmtune.tasks.text import read_splits
@@ -57,7 +57,7 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
     model = shard(model, setup.dist)
 
     pad_id = tokenizer.pad_token_id
-    fit(TrainingRun(
+    state = fit(TrainingRun(
         job_name=job.job_name, model=model, train_set=train_set, val_set=val_set, hp=hp, device=setup.device,
         bf16=setup.bf16, collate=lambda examples: collate_seq2seq(examples, pad_id), loss_sum=seq2seq_loss_sum,
         layout=layout, log=log, stop=stop, dist=setup.dist,
@@ -70,7 +70,8 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
 
     save_outputs(model, setup, prompt_format, layout, log, rebuild, seq2seq=True)
     del model  # evaluation loads the saved model and the base, one at a time
-    evaluate_outputs(setup, splits.validation, prompt_format, layout, log, stop, seq2seq=True)
+    evaluate_outputs(setup, splits.validation, prompt_format, layout, log, stop, seq2seq=True,
+                     known=training_losses(state, layout, val_set, setup))
 
 
 if __name__ == "__main__":
