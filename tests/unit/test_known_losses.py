@@ -40,3 +40,13 @@ def test_training_losses_are_epoch_0_and_the_kept_epoch_and_none_where_the_evalu
     assert training_losses(state, layout, ROWS, _setup(int8_quantization="True")) is None  # scored in 8 bits
     assert training_losses(state, layout, ROWS, _setup("cuda", bf16=True)) is None  # validated in bf16
     assert training_losses(state, layout, ROWS, _setup(bf16=True)) is not None  # CPUs validate in fp32
+
+
+def test_a_known_loss_with_no_answers_to_generate_loads_no_model(tmp_path):
+    from fmtune.evaluation.run import Evaluation, Pace, score_model
+
+    plan = Evaluation(tmp_path / "absent", None, "domain", 0, 8, 64, [0], [], torch.device("cpu"))
+    pace = Pace(1, None, None)
+    assert score_model(tmp_path / "absent", plan, None, list(ROWS), [], pace, known_loss=3.25) == (3.25, [])
+    assert pace.done == 1  # its loss batch still counts as done
+    pace.bar.close()

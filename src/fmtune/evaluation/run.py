@@ -187,14 +187,15 @@ def score_model(folder: Path, plan: Evaluation, tokenizer: Any, examples: list[E
                 ) -> tuple[float | None, list[Answer]]:
     """Load the model in `folder`; its mean validation loss (unless known) and its answers; free it before the next
     one loads."""
+    if known_loss is not None:
+        for _ in range(-(-len(examples) // LOSS_BATCH)):
+            pace.advance()
+        if not prompts:  # domain data has no answers to generate: nothing needs the model in memory
+            return known_loss, []
     model = for_inference(load_pretrained(folder, plan.device, seq2seq=plan.seq2seq, **plan.remote_code))
     try:
-        if known_loss is None:
-            loss = mean_loss(model, examples, tokenizer.pad_token_id, plan.seq2seq, pace.advance)
-        else:
-            loss = known_loss
-            for _ in range(-(-len(examples) // LOSS_BATCH)):
-                pace.advance()
+        loss = mean_loss(model, examples, tokenizer.pad_token_id, plan.seq2seq, pace.advance) \
+            if known_loss is None else known_loss
         answers = answer(model, tokenizer, prompts, max_new_tokens=plan.max_new_tokens, eos_ids=plan.eos_ids,
                          stop_strings=plan.stop_strings, batch_size=EVAL_BATCH, on_batch=pace.advance)
         return loss, answers
