@@ -83,6 +83,9 @@ def test_bf16_trains_like_fp32_and_each_job_records_the_precision_it_ran_in(tmp_
     bf16_losses, _ = _train(tmp_path / "bf16", "-H", "precision=bf16")
     assert bf16_losses == pytest.approx(fp32_losses, rel=2e-2)
     assert bf16_losses[-1] < bf16_losses[0]
+    copies = "weights: a bf16 copy of the frozen base for training"  # the fp32 weights are back for validation
+    assert copies in (tmp_path / "bf16" / "logs.txt").read_text()
+    assert copies not in (tmp_path / "fp32" / "logs.txt").read_text()
     auto_losses, _ = _train(tmp_path / "auto", "-H", "epoch=1")
     decided = {name: json.loads((tmp_path / name / "config.json").read_text())["decided"]
                for name in ("fp32", "bf16", "auto")}

@@ -22,15 +22,21 @@ def _examples(*lengths: int) -> list[Encoded]:
     return [Encoded(list(range(n)), list(range(n))) for n in lengths]
 
 
-def _check(tmp_path, monkeypatch, available_gib: float, examples: list[Encoded] | None = None, **hyperparameters: str):
+def _planned(tmp_path, monkeypatch, available_gib: float, examples: list[Encoded] | None = None, bf16: bool = False,
+             **hyperparameters: str) -> tuple[Setup, str]:
     (tmp_path / "config.json").write_text(json.dumps(TINY_LLAMA))
     monkeypatch.setattr(memory, "available_memory", lambda device_type: available_gib * memory.GiB)
     hp = parse_hyperparameters({"per_device_train_batch_size": "16", **hyperparameters})
-    setup = Setup(hp=hp, card=None, device=torch.device("cpu"), bf16=False, model_dir=tmp_path, tokenizer=None,
+    setup = Setup(hp=hp, card=None, device=torch.device("cpu"), bf16=bf16, model_dir=tmp_path, tokenizer=None,
                   max_length=1024, remote_code={}, dist=Dist())
     lines: list[str] = []
     plan_memory(setup, examples or _examples(1024, 300), lines.append)
-    return setup.gradient_checkpointing, "\n".join(lines)
+    return setup, "\n".join(lines)
+
+
+def _check(tmp_path, monkeypatch, available_gib: float, examples: list[Encoded] | None = None, **hyperparameters: str):
+    setup, log = _planned(tmp_path, monkeypatch, available_gib, examples, **hyperparameters)
+    return setup.gradient_checkpointing, log
 
 
 def _plain_estimate_gib(tmp_path, monkeypatch) -> float:
@@ -65,6 +71,20 @@ def test_the_estimate_is_sized_by_the_longest_sequence_not_max_input_length(tmp_
     assert checkpointing is False, log
     assert "batch 16 x 352 tokens (the longest sequence)" in log
     assert float(log.split("estimated peak ~")[1].split(" GiB")[0]) < plain_at_max / 2
+
+
+def test_cpu_bf16_lora_keeps_bf16_copies_of_the_frozen_weights_only_with_memory_to_spare(tmp_path, monkeypatch):
+    setup, log = _planned(tmp_path, monkeypatch, 1000, bf16=True)
+    assert setup.bf16_weight_copies and "weights: a bf16 copy of the frozen base for training (+" in log
+    peak = float(log.split("estimated peak ~")[1].split(" GiB")[0])
+    setup, log = _planned(tmp_path, monkeypatch, peak * 1.1, bf16=True)  # short: auto checkpoints, and no copies
+    assert setup.gradient_checkpointing and not setup.bf16_weight_copies and "bf16 copy" not in log
+    setup, log = _planned(tmp_path, monkeypatch, peak * 1.26, bf16=True, gradient_checkpointing="False")
+    assert not setup.bf16_weight_copies, log  # fits, but not with the copies beside it
+    for no_frozen_fp32_base in ({"bf16": False}, {"bf16": True, "int8_quantization": "True"},
+                                {"bf16": True, "peft_type": "none"}):
+        setup, _ = _planned(tmp_path, monkeypatch, 1000, **no_frozen_fp32_base)
+        assert not setup.bf16_weight_copies, no_frozen_fp32_base
 
 
 def test_max_input_length_above_the_model_limit_becomes_the_limit_and_the_log_says_so(fmtune_home, tmp_path):

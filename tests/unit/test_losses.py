@@ -153,3 +153,27 @@ def test_only_tokens_with_a_target_reach_the_output_layer_and_the_rest_get_no_gr
     torch.testing.assert_close(actual, expected)
     torch.testing.assert_close(hidden.grad, reference)
     assert not hidden.grad[~torch.tensor(scored)].any()
+
+
+def test_lora_models_are_scored_from_their_decoder_body_without_running_the_output_layer(fmtune_home):
+    from fmtune.config.hyperparameters import parse_hyperparameters
+    from fmtune.models.loading import make_trainable
+    from fmtune.training.losses import last_hidden_states
+
+    model = make_trainable(_tiny("meta-textgeneration-llama-2-7b"), parse_hyperparameters({}), ["q_proj", "v_proj"])
+    head_calls = []
+    model.get_output_embeddings().register_forward_hook(lambda *args: head_calls.append(1))
+    ids = torch.randint(0, 1000, (2, 7), generator=torch.Generator().manual_seed(2))
+    inputs = {"input_ids": ids, "use_cache": False}
+    output, hidden = last_hidden_states(model, inputs)
+    assert head_calls == [] and getattr(output, "logits", None) is None
+    torch.testing.assert_close(hidden, model(**inputs, output_hidden_states=True).hidden_states[-1])
+
+
+def test_a_mixture_of_experts_goes_through_its_wrapper_which_adds_the_router_loss(fmtune_home):
+    from fmtune.training.losses import last_hidden_states
+
+    model = _tiny("huggingface-llm-mixtral-8x7b").train()
+    assert model.config.output_router_logits
+    output, hidden = last_hidden_states(model, {"input_ids": torch.arange(9).reshape(1, 9), "use_cache": False})
+    assert output.aux_loss is not None and hidden.shape[:2] == (1, 9)

@@ -180,6 +180,10 @@ class MemoryPlan:
     def fits(self) -> bool:
         return self.estimate.per_device <= self.available
 
+    def has_room_for(self, extra: float) -> bool:
+        """Whether `extra` bytes fit beside the run with the margin gradient_checkpointing=auto keeps."""
+        return self.estimate.per_device + extra <= AUTO_CHECKPOINTING_SHARE * self.available
+
     def notes(self, setting: str) -> list[str]:
         """What the log says about the decision: the estimate, and why gradient_checkpointing=auto turned on."""
         found = [f"estimated peak {self.estimate.describe()}; {self.available / GiB:.1f} GiB available"]

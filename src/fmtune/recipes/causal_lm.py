@@ -81,7 +81,8 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
     state = fit(TrainingRun(
         job_name=job.job_name, model=model, train_set=train_set, val_set=val_set, hp=hp, device=setup.device,
         bf16=setup.bf16, collate=collate_batch, loss_sum=partial(causal_loss_sum, head_chunks=head_chunks),
-        layout=layout, log=log, stop=stop, dist=setup.dist, group_by_length=not packed and mode != "domain",
+        layout=layout, log=log, stop=stop, dist=setup.dist,
+        bf16_weight_copies=setup.bf16_weight_copies, group_by_length=not packed and mode != "domain",
     ), resume=resume)
 
     prompt_format = prompt_format_for(mode, splits.template, hp.add_input_output_demarcation_key, chat_template,

@@ -61,6 +61,7 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
         job_name=job.job_name, model=model, train_set=train_set, val_set=val_set, hp=hp, device=setup.device,
         bf16=setup.bf16, collate=lambda examples: collate_seq2seq(examples, pad_id), loss_sum=seq2seq_loss_sum,
         layout=layout, log=log, stop=stop, dist=setup.dist,
+        bf16_weight_copies=setup.bf16_weight_copies,
     ), resume=resume)
 
     prompt_format = prompt_format_for("instruction", splits.template, hp.add_input_output_demarcation_key, None,

@@ -28,6 +28,7 @@ from fmtune.models.loading import (
     load_tokenizer,
     quiet_libraries,
 )
+from fmtune.models.memory import MemoryPlan
 from fmtune.models.precision import PrecisionChoice, precision_for
 from fmtune.models.source import RemoteCode, materialize
 from fmtune.training.distributed import Dist, device_for, init_distributed, sum_across
@@ -46,6 +47,7 @@ class Setup:
     remote_code: dict[str, Any]  # trust_remote_code/revision for from_pretrained, when the user asked
     dist: Dist
     gradient_checkpointing: bool = False  # decided by check_memory (gradient_checkpointing=auto)
+    bf16_weight_copies: bool = False  # decided by plan_memory (fmtune.models.weight_copies)
 
 
 def set_up(job: JobConfig, log: JobLog) -> Setup:
@@ -126,15 +128,32 @@ def plan_memory(setup: Setup, examples: list[Encoded], log: JobLog) -> None:
     the collectives of the backward pass."""
     longest = max(max(len(e.input_ids), len(e.labels)) for e in examples)
     length = min(setup.max_length, -(-longest // 8) * 8)
-    checkpointing = check_memory(setup, length, log)
-    setup.gradient_checkpointing = sum_across(setup.dist, float(checkpointing))[0] > 0
+    plan = check_memory(setup, length, log)
+    setup.gradient_checkpointing = sum_across(setup.dist, float(plan.checkpointing))[0] > 0
+    setup.bf16_weight_copies = wants_weight_copies(setup, plan)
+    if setup.bf16_weight_copies:
+        log(f"weights: a bf16 copy of the frozen base for training (+{plan.estimate.weights / 2 / 2**30:.2f} GiB; "
+            "cast once instead of at every step, as memory is plentiful)")
 
 
-def check_memory(setup: Setup, sequence_length: int, log: JobLog) -> bool:
+def wants_weight_copies(setup: Setup, plan: MemoryPlan) -> bool:
+    """bf16 autocast on CPU over a frozen, unquantized, unsharded base, where the copies fit with room to spare
+    (fmtune.models.weight_copies). On GPUs such a base is loaded in bf16 in the first place."""
+    hp = setup.hp
+    if not (setup.bf16 and setup.device.type == "cpu" and hp.peft_type == "lora" and not hp.quantization
+            and not setup.dist.active):
+        return False
+    if plan.checkpointing and hp.gradient_checkpointing == "auto":  # memory is short: it goes to activations first
+        return False
+    return plan.has_room_for(plan.estimate.weights / 2)
+
+
+def check_memory(setup: Setup, sequence_length: int, log: JobLog) -> MemoryPlan:
     """Estimate peak memory from config.json (no weights loaded) and stop early if it cannot fit.
 
-    Returns whether to checkpoint activations: gradient_checkpointing=auto turns it on only when the run
-    without it may not fit, so that small runs keep full speed and big ones start instead of failing.
+    Returns the plan, with whether to checkpoint activations: gradient_checkpointing=auto
+    turns it on only when the run without it may not fit, so that small runs keep full speed and big ones start
+    instead of failing.
     """
     from transformers import AutoConfig
 
@@ -168,7 +187,7 @@ def check_memory(setup: Setup, sequence_length: int, log: JobLog) -> bool:
         log(note)
     if not plan.fits:
         raise UserError("Not enough memory: " + memory.advice(plan.estimate, plan.available, fmt, plan.checkpointing))
-    return plan.checkpointing
+    return plan
 
 
 def load_base(setup: Setup, seq2seq: bool = False) -> Any:

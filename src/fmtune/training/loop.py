@@ -7,6 +7,7 @@ best-epoch selection live here once.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from fmtune.data.encode import IGNORE_INDEX, Encoded
 from fmtune.jobs.layout import JobLayout
 from fmtune.jobs.metrics import jumpstart_lines, perplexity, record_metrics, record_step, start_records
 from fmtune.models.loading import autocast
+from fmtune.models.weight_copies import WeightCopies
 from fmtune.training.checkpoint import (
     TrainState,
     latest_checkpoint,
@@ -57,6 +59,7 @@ class TrainingRun:
     stop: StopRequest
     dist: Dist = field(default_factory=Dist)
     group_by_length: bool = False  # batches of similar lengths (padded batches): little compute spent on padding
+    bf16_weight_copies: bool = False  # CPU bf16 autocast over a frozen base: cast its weights once, not every step
 
 
 def fit(run: TrainingRun, resume: bool = False) -> TrainState:
@@ -107,9 +110,11 @@ def fit(run: TrainingRun, resume: bool = False) -> TrainState:
         if hp.checkpoint_steps != -1 and state.global_step % hp.checkpoint_steps == 0:
             save(f"every {hp.checkpoint_steps} steps")
 
+    copies = WeightCopies(model) if run.bf16_weight_copies else None
     while state.epoch <= hp.epoch:
         started = time.monotonic()
-        train_epoch(run, optimizer, state, after_step)
+        with copies.in_training() if copies else contextlib.nullcontext():
+            train_epoch(run, optimizer, state, after_step)
         eval_loss = evaluate(run)
         scheduler.step()
         record_epoch(run, state.epoch, state.loss_sum / max(state.loss_tokens, 1), eval_loss, started)
@@ -119,6 +124,8 @@ def fit(run: TrainingRun, resume: bool = False) -> TrainState:
         save("end of epoch")
         if stop_requested():
             raise JobStopped(run.stop, f"checkpoint saved after epoch {state.epoch - 1}")
+    if copies:
+        copies.release()
     if score_base_last:
         started = time.monotonic()
         with model.disable_adapter():

@@ -2,8 +2,8 @@
 
 The logits of a batch are tokens × vocab floats: 4 × 256 × 49k ≈ 200 MB in fp32 for SmolLM2, and a
 plain `cross_entropy(logits[:, :-1].flatten(0, 1), ...)` keeps three more tensors of that size alive (the
-shifted copy, the saved log-softmax and, in backward, the gradient). `head_loss_sum` instead asks the model
-for its final hidden states only (`logits_to_keep=1`) and runs the output layer + cross-entropy over chunks
+shifted copy, the saved log-softmax and, in backward, the gradient). `head_loss_sum` instead asks the model's
+decoder for its final hidden states only and runs the output layer + cross-entropy over chunks
 of tokens. For a plain bias-free output layer (every catalog model) `LinearCrossEntropy` computes each
 chunk's gradients during the forward pass itself (as Liger's fused linear cross-entropy does), so logits are
 neither kept nor recomputed; other output layers get a checkpointed chunk (recomputed in backward). The loss
@@ -23,6 +23,7 @@ from torch.utils.checkpoint import checkpoint
 
 from fmtune.data.encode import IGNORE_INDEX
 from fmtune.data.packing import packed_model_inputs
+from fmtune.models.weight_copies import compute_weight
 
 CHUNK_TOKENS = 256  # 256 tokens × 49k vocab ≈ 50 MB of fp32 logits alive at a time
 
@@ -42,8 +43,8 @@ def head_loss_sum(
 ) -> tuple[torch.Tensor, Any]:
     """The same sum as `token_loss_sum(model(**inputs).logits, labels)`, computed from the last hidden
     states chunk by chunk; also the model's output (for auxiliary losses)."""
-    output = model(**inputs, logits_to_keep=1, output_hidden_states=True)
-    head, hidden = model.get_output_embeddings(), output.hidden_states[-1]
+    output, hidden = last_hidden_states(model, inputs)
+    head = model.get_output_embeddings()
     if type(head) is torch.nn.Linear and head.bias is None:
         flat = hidden.reshape(-1, hidden.shape[-1])
         targets = shifted_targets(labels).reshape(-1)
@@ -51,6 +52,20 @@ def head_loss_sum(
             return linear_cross_entropy(flat, head.weight, targets, chunk_tokens)[0], output
         return LinearCrossEntropy.apply(flat, head.weight, targets, chunk_tokens), output
     return _chunked(partial(_head_chunk_loss, head), hidden, labels, chunk_tokens), output
+
+
+def last_hidden_states(model: Any, inputs: dict[str, Any]) -> tuple[Any, torch.Tensor]:
+    """The model's output and what its output layer reads, without running the output layer: the decoder
+    body's own output. The wrapper would project the last token (`logits_to_keep=1`), and under autocast that
+    one token costs a cast of the whole output layer (85 ms per micro-batch for SmolLM2's 49k x 576 on a
+    2-core Xeon). Mixture-of-experts models go through the wrapper: it adds the router's balancing loss."""
+    wrapper = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT wraps the model
+    body = wrapper.get_decoder() if hasattr(wrapper, "get_decoder") else wrapper
+    if body is wrapper or getattr(model.config, "output_router_logits", False):
+        output = model(**inputs, logits_to_keep=1, output_hidden_states=True)
+        return output, output.hidden_states[-1]
+    output = body(**inputs)
+    return output, output.last_hidden_state
 
 
 class LinearCrossEntropy(torch.autograd.Function):
@@ -91,7 +106,7 @@ def linear_cross_entropy(
     softmax and the loss in fp32, from one log-softmax per chunk."""
     device = hidden.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else weight.dtype
-    w = weight.to(dtype)
+    w = compute_weight(weight, dtype)  # a frozen output layer's bf16 copy is kept (fmtune.models.weight_copies)
     scored = (targets != IGNORE_INDEX).nonzero().squeeze(1)
     scored_hidden, scored_targets = hidden.index_select(0, scored).to(dtype), targets[scored]
     grad_scored = torch.empty_like(scored_hidden) if grad_of_hidden else None
