@@ -68,4 +68,3 @@ class WeightCopies:
 def is_linear(module: torch.nn.Module) -> bool:
     """A layer whose weight feeds one autocast matmul: nn.Linear, or GPT-2's transposed Conv1D."""
     return isinstance(module, torch.nn.Linear) or type(module).__name__ == "Conv1D"
-

@@ -151,9 +151,8 @@ def wants_weight_copies(setup: Setup, plan: MemoryPlan) -> bool:
 def check_memory(setup: Setup, sequence_length: int, log: JobLog) -> MemoryPlan:
     """Estimate peak memory from config.json (no weights loaded) and stop early if it cannot fit.
 
-    Returns the plan, with whether to checkpoint activations: gradient_checkpointing=auto
-    turns it on only when the run without it may not fit, so that small runs keep full speed and big ones start
-    instead of failing.
+    Returns the plan, with whether to checkpoint activations: gradient_checkpointing=auto turns it on only when
+    the run without it may not fit, so that small runs keep full speed and big ones start instead of failing.
     """
     from transformers import AutoConfig
 
