@@ -135,10 +135,26 @@ def child_env(work: Path) -> dict[str, str]:
 
 
 def prepare_model(env: dict[str, str]) -> Path:
-    """Convert the embedded GGUF once (the cache is warm for every run after this)."""
-    code = ("from fmtune.catalog import DEFAULT_MODEL_ID, get_card; from fmtune.models.gguf import convert_gguf; "
-            "print(convert_gguf(get_card(DEFAULT_MODEL_ID)))")
+    """Fill the two per-machine caches a user's first job fills once: the embedded GGUF converted, and
+    precision=auto's measured verdict for its shapes (with the threads a job uses). Every run then starts as a
+    user's second job does; the verdict is printed."""
+    code = """
+from transformers import AutoConfig
+from fmtune.catalog import DEFAULT_MODEL_ID, get_card
+from fmtune.models.cpu import use_physical_cores
+from fmtune.models.gguf import convert_gguf
+from fmtune.models.memory import Shape
+from fmtune.models.loading import training_device
+from fmtune.models.precision import precision_for
+model_dir = convert_gguf(get_card(DEFAULT_MODEL_ID))
+use_physical_cores()
+shape = Shape.from_config(AutoConfig.from_pretrained(model_dir))
+choice = precision_for("auto", training_device(), (shape.hidden, shape.intermediate))
+print("precision verdict cached for every run: " + choice.reason)
+print(model_dir)
+"""
     out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+    print(out.stdout.strip().splitlines()[-2], flush=True)
     return Path(out.stdout.strip().splitlines()[-1])
 
 
