@@ -51,7 +51,7 @@ def save_outputs(
 
             base = load_pretrained(setup.model_dir, setup.device, seq2seq=seq2seq, **setup.remote_code)
             model = PeftModel.from_pretrained(base, layout.adapter)
-        model = model.merge_and_unload()
+        model = merge_lora(model)
     model.config.use_cache = True
     generation = copy.deepcopy(model.generation_config)
     generation.eos_token_id = prompt_format.eos_token_ids
@@ -63,6 +63,20 @@ def save_outputs(
         prompt_format.save(folder)
     saved = f"adapter to {layout.adapter} and merged model" if setup.hp.peft_type == "lora" else "model"
     log(f"saved {saved} to {layout.model}")
+
+
+def merge_lora(model: Any) -> Any:
+    """peft's merge_and_unload, each LoRA layer's base weight first copied into memory of its own: peft adds the
+    update in place, and the base weights are memory-mapped from their safetensors file, where a first write copies
+    the weight one 4 KiB page at a time (merging SmolLM2-135M's 210 LoRA layers took 1.0 s that way on a 2-core AMD
+    EPYC, 0.3 s with the copies)."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for module in model.modules():
+        if isinstance(module, BaseTunerLayer):
+            weight = module.get_base_layer().weight
+            weight.data = weight.data.clone()
+    return model.merge_and_unload()
 
 
 def training_losses(state: TrainState, layout: JobLayout, rows: list[Encoded], setup: Setup) -> KnownLosses | None:
