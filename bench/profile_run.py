@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-train-samples", type=int, metavar="N")
     parser.add_argument("-H", dest="hp", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--workdir", help="keep the job and profile.json here (default: a new temp dir)")
+    parser.add_argument("--top", type=int, default=0, metavar="N",
+                        help="also list each training phase's N operators with the most self time")
     args = parser.parse_args(argv)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="fmtune-profile-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -64,15 +66,23 @@ def main(argv: list[str] | None = None) -> int:
     hp = {**data_hp, **dict(kv.split("=", 1) for kv in args.hp)}
     command = fmtune_command(spec, hp, work / "job")
     print(f"profiling: {' '.join(command[1:])}\nmodel: {model_dir}", flush=True)
-    table, wall = profile(command[command.index("train"):])
+    (table, operators), wall = profile(command[command.index("train"):])
     print_table(table, wall, args.dataset, hp)
-    (work / "profile.json").write_text(json.dumps({"wall_seconds": wall, "seconds": table}, indent=2))
+    if args.top:
+        print_top(operators, args.top)
+    (work / "profile.json").write_text(json.dumps({"wall_seconds": wall, "seconds": table, "operators": operators},
+                                                  indent=2))
     print(f"\njob and profile.json in {work}")
     return 0
 
 
-def profile(cli_args: list[str]) -> tuple[dict[str, dict[str, float]], float]:
-    """Run `fmtune <cli_args>` with its recipe in this process under the profiler; seconds per (phase, group)."""
+Table = dict[str, dict[str, float]]
+Operators = dict[str, dict[str, tuple[float, int]]]
+
+
+def profile(cli_args: list[str]) -> tuple[tuple[Table, Operators], float]:
+    """Run `fmtune <cli_args>` with its recipe in this process under the profiler; seconds per (phase, group),
+    and (self seconds, calls) per (phase, operator)."""
     import torch
     from torch.profiler import ProfilerActivity
 
@@ -98,10 +108,12 @@ def profile(cli_args: list[str]) -> tuple[dict[str, dict[str, float]], float]:
     return group(prof.events(), wall), wall
 
 
-def group(events: Any, wall: float) -> dict[str, dict[str, float]]:
-    """Self time of every operator by (phase, group); each phase's untracked time = its ranges' wall time minus
-    its operators' self time. Phases are the outermost `fmtune: ...` range around an event."""
+def group(events: Any, wall: float) -> tuple[Table, Operators]:
+    """Self time of every operator by (phase, group) and by (phase, operator); each phase's untracked time = its
+    ranges' wall time minus its operators' self time. Phases are the outermost `fmtune: ...` range around an
+    event."""
     table: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    operators: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0]))
     phase_wall: dict[str, float] = defaultdict(float)
 
     def ancestors(event: Any) -> list[Any]:
@@ -122,10 +134,13 @@ def group(events: Any, wall: float) -> dict[str, dict[str, float]]:
                 phase_wall[phase] += event.cpu_time_total / 1e6
             continue
         table[phase][category(chain)] += event.self_cpu_time_total / 1e6
+        operators[phase][event.name][0] += event.self_cpu_time_total / 1e6
+        operators[phase][event.name][1] += 1
     phase_wall["start-up and the rest"] = wall - sum(phase_wall.values())
     for phase, seconds in phase_wall.items():
         table[phase][UNTRACKED] = max(0.0, seconds - sum(v for k, v in table[phase].items() if k != UNTRACKED))
-    return {phase: dict(groups) for phase, groups in table.items()}
+    return ({phase: dict(groups) for phase, groups in table.items()},
+            {phase: {name: tuple(totals) for name, totals in ops.items()} for phase, ops in operators.items()})
 
 
 def is_phase(event: Any) -> bool:
@@ -157,6 +172,15 @@ def print_table(table: dict[str, dict[str, float]], wall: float, dataset: str, h
     total = sum(totals.values())
     print(f"| **all** | **{total:.1f}** | " + " | ".join(f"{totals[c]:.1f} ({totals[c] / total:.0%})"
                                                         for c in columns) + " |")
+
+
+def print_top(operators: Operators, n: int) -> None:
+    for phase in ("forward + loss", "backward"):
+        top = sorted(operators.get(phase, {}).items(), key=lambda item: -item[1][0])[:n]
+        print(f"\n{phase}: the {len(top)} operators with the most self time\n")
+        print("| operator | self s | calls |\n|---|---:|---:|")
+        for name, (seconds, calls) in top:
+            print(f"| {name} | {seconds:.2f} | {calls} |")
 
 
 if __name__ == "__main__":
