@@ -228,7 +228,8 @@ def train_run(run: str, spec: dict, hp: dict[str, str], out: Path, env: dict[str
             train_seconds = metrics[-1]["seconds"]
         decided = json.loads((out / "config.json").read_text()).get("decided", {})
         stats = {"train_seconds": train_seconds, "adapter": str(out / "adapter"), "phases": phases(wrapped["lines"]),
-                 "precision": decided.get("precision", "fp32"), "precision_reason": decided.get("precision_reason")}
+                 "precision": decided.get("precision", "fp32"), "precision_reason": decided.get("precision_reason"),
+                 "attention_reason": decided.get("attention_reason")}
     else:
         stats = json.loads((out / "stats.json").read_text())
     print(f"    done in {wrapped['wall_seconds']:.0f} s", flush=True)
@@ -312,7 +313,7 @@ def print_table(name: str, spec: dict, per_run: dict[str, Any], runs: list[str],
     for variant in (v for v in FMTUNE_VARIANTS if v in runs):
         r = per_run[variant]
         print(f"{LABELS[variant]} phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["phases"].items())
-              + f"; precision {r['precision']} ({r['precision_reason']})")
+              + f"; precision {r['precision']} ({r['precision_reason']}); attention {r['attention_reason']}")
     if "fmtune_first_step" in per_run:
         m = per_run["fmtune_first_step"]["marks"]
         print("fmtune time to first step: " + ", ".join(f"{k} {v:.1f} s" for k, v in m.items())

@@ -9,6 +9,7 @@ import pytest
 from safetensors.torch import load_file
 
 from fmtune.cli.main import main
+from fmtune.training import loop
 
 from ..conftest import SAMPLES
 
@@ -89,7 +90,8 @@ def test_bf16_trains_like_fp32_and_each_job_records_the_precision_it_ran_in(tmp_
     auto_losses, _ = _train(tmp_path / "auto", "-H", "epoch=1")
     decided = {name: json.loads((tmp_path / name / "config.json").read_text())["decided"]
                for name in ("fp32", "bf16", "auto")}
-    assert decided["fp32"] == {"precision": "fp32", "precision_reason": "precision=fp32"}
+    assert {k: decided["fp32"][k] for k in ("precision", "precision_reason")} == {
+        "precision": "fp32", "precision_reason": "precision=fp32"}
     assert decided["bf16"]["precision"] == "bf16"
     auto = decided["auto"]
     assert auto["precision_reason"].startswith("auto: bf16 autocast ran a ") and float(auto["bf16_speedup"]) > 0
@@ -98,3 +100,37 @@ def test_bf16_trains_like_fp32_and_each_job_records_the_precision_it_ran_in(tmp_
         tmp_path / "auto" / "logs.txt").read_text()
     reference = bf16_losses if auto["precision"] == "bf16" else fp32_losses
     assert auto_losses == pytest.approx(reference[:2], rel=1e-5)
+
+
+def test_eager_attention_trains_like_sdpa_and_each_job_records_the_kernel_it_trained_with(tmp_path, monkeypatch):
+    """attention=eager (what attention=auto picks where it is faster) must give SDPA's losses to float rounding,
+    over packed rows too; training really runs with it and validation with the kernel the model loaded with;
+    config.json says which and why."""
+    kernels = []
+
+    def spy(function, phase):
+        def spied(run, *args):
+            kernels.append((phase, run.model.config._attn_implementation))
+            return function(run, *args)
+        return spied
+
+    monkeypatch.setattr(loop, "train_epoch", spy(loop.train_epoch, "train"))
+    monkeypatch.setattr(loop, "evaluate", spy(loop.evaluate, "validate"))
+    sdpa_losses, _ = _train(tmp_path / "sdpa", "-H", "attention=sdpa", "-H", "precision=fp32")
+    assert set(kernels) == {("train", "sdpa"), ("validate", "sdpa")}
+    kernels.clear()
+    eager_losses, _ = _train(tmp_path / "eager", "-H", "attention=eager", "-H", "precision=fp32")
+    assert set(kernels) == {("train", "eager"), ("validate", "sdpa")}
+    assert eager_losses == pytest.approx(sdpa_losses, rel=1e-5)
+    assert eager_losses[-1] < eager_losses[0]
+    log = (tmp_path / "eager" / "logs.txt").read_text()
+    assert "attention: attention=eager" in log and "packing: on" in log
+    kernels.clear()
+    _train(tmp_path / "auto", "-H", "epoch=1")
+    decided = {name: json.loads((tmp_path / name / "config.json").read_text())["decided"]
+               for name in ("sdpa", "eager", "auto")}
+    assert (decided["sdpa"]["attention"], decided["eager"]["attention"]) == ("sdpa", "eager")
+    auto = decided["auto"]
+    assert auto["attention"] in ("eager", "default")
+    assert auto["attention_reason"].startswith(f"{auto['attention']}: eager attention ran forward and backward")
+    assert ("train", "eager" if auto["attention"] == "eager" else "sdpa") in kernels

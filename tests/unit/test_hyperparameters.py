@@ -71,6 +71,7 @@ RULES: dict[str, tuple[str, str, list[str], list[str]]] = {
         "int", "accepted: an integer >= 1, or -1 (end of each epoch only)", ["1", "50", "-1"], ["0", "-2"]
     ),
     "precision": ("str", "accepted: 'auto', 'bf16', 'fp32'", ["auto", "bf16", "fp32"], []),
+    "attention": ("str", "accepted: 'auto', 'sdpa', 'eager'", ["auto", "sdpa", "eager"], []),
     "packing": ("bool", "accepted: 'True' or 'False'", ["True", "False"], []),
     "text_column": ("str", "accepted: any text, or None (the `text` column, else the first column)", FREE_TEXT, []),
     "gradient_checkpointing": ("str", "accepted: 'auto', 'True', 'False'", ["auto", "True", "False"], []),
@@ -408,6 +409,14 @@ def test_text2text_needs_instruction_tuning(home, data):
     job = build_job("huggingface-text2text-flan-t5-small", {"training": data})
     assert job.task == "text2text"
     assert job.hyperparameters["instruction_tuned"] == "True"
+
+
+def test_text2text_refuses_an_attention_kernel_it_would_not_use(home, data):
+    (problem,) = job_problems("huggingface-text2text-flan-t5-small", {"training": data}, {"attention": "eager"})
+    assert "attention=eager chooses the attention kernel of decoder-only models" in problem
+    assert "Leave attention=auto" in problem
+    job = build_job("huggingface-text2text-flan-t5-small", {"training": data}, {"attention": "auto"})
+    assert job.task == "text2text"
 
 
 def test_output_dir_with_files_is_refused_and_left_alone(home, data, tmp_path):

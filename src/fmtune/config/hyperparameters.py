@@ -86,6 +86,14 @@ class Hyperparameters(Schema):
         "model's own layer shapes finds it faster than fp32 (cached per CPU; logged and recorded in config.json).",
         choices=("auto", "bf16", "fp32"),
     )
+    attention: str = spec(
+        "auto",
+        "Attention kernel of decoder-only models while training. auto: on CPUs, eager attention where a short timing "
+        "of the job's own attention shape finds it faster than PyTorch's SDPA and its probabilities fit the memory "
+        "plan (cached per CPU; logged and recorded in config.json), else transformers' default (SDPA; FlashAttention "
+        "2 on GPUs where installed). sdpa, eager: that kernel.",
+        choices=("auto", "sdpa", "eager"),
+    )
     packing: bool = spec(
         True,
         "True: the examples of each batch share rows (position ids restart, attention and loss stay inside each "

@@ -5,7 +5,8 @@ Estimate per device = weights / shards + trainable states + activations + runtim
   8/4-bit quantization the embeddings stay unquantized (fp32 after k-bit preparation);
 - trainable states: trainable parameters × 16 bytes (fp32 weight, gradient, two AdamW moments);
 - activations kept for backward, per token: layers × 4 bytes × (22·hidden + 10·intermediate + heads·length)
-  in fp32 (half in bf16; no heads·length term on CUDA, whose fused attention keeps no probabilities); the
+  in fp32 (half in bf16; no heads·length term on CUDA, whose fused attention keeps no probabilities; eager
+  attention on CPU keeps 6 bytes per probability in bf16: `eager_probability_bytes`); the
   loss runs the output layer over 256-token chunks (fmtune.training.losses), so logits cost a fixed
   3 × 256 × vocab × 4 bytes, not a per-token amount. With gradient checkpointing: 30% of that plus 0.5 GiB;
 - runtime: PyTorch, the tokenizer and allocator slack (a fixed 0.5 GiB on CPU, 0.8 GiB CUDA context).
@@ -87,13 +88,15 @@ def estimate(
     devices: int = 1,
     device_type: str = "cpu",
     gradient_checkpointing: bool = False,
+    eager_attention: bool = False,
 ) -> MemoryEstimate:
     tokens = batch_size * sequence_length
     activation_bytes = 2 if bf16_activations else 4
     # CPU attention keeps the heads × length probabilities; CUDA's fused SDPA kernels do not.
-    attention = shape.heads * sequence_length if device_type == "cpu" else 0
-    width = 22 * shape.hidden + 10 * shape.intermediate + attention
-    activations = tokens * shape.layers * activation_bytes * width
+    probabilities = shape.heads * sequence_length if device_type == "cpu" else 0
+    probability_bytes = eager_probability_bytes(bf16_activations) if eager_attention else activation_bytes
+    per_token = activation_bytes * (22 * shape.hidden + 10 * shape.intermediate) + probability_bytes * probabilities
+    activations = tokens * shape.layers * per_token
     if gradient_checkpointing:
         activations = CHECKPOINTED_SHARE * activations + CHECKPOINTING_FIXED
     logits = 3 * LOSS_CHUNK_TOKENS * shape.vocab * 4
@@ -106,6 +109,12 @@ def estimate(
         runtime=RUNTIME_OVERHEAD.get(device_type, RUNTIME_OVERHEAD["cpu"]),
         devices=devices,
     )
+
+
+def eager_probability_bytes(bf16: bool) -> int:
+    """Bytes eager attention (fmtune.models.attention) keeps per probability for the backward pass: softmax's
+    fp32 output, plus its bf16 cast for the second matmul under autocast."""
+    return 6 if bf16 else 4
 
 
 def lora_parameter_count(config: Any, targets: list[str], rank: int) -> int:

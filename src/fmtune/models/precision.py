@@ -10,16 +10,13 @@ jobs decide in no time; every job logs it and records it in its config.json. GPU
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 
-from fmtune.atomic import write_file_atomically
 from fmtune.models.cpu import cpu_model
-from fmtune.paths import fmtune_home
+from fmtune.models.verdicts import cached_verdict
 
 MIN_SPEEDUP = 1.15  # the block's gain must survive what a whole step adds (norms, attention, loss in fp32)
 TOKENS = 256  # rows of the timed block: one batch of a few short examples
@@ -60,22 +57,13 @@ def precision_for(setting: str, device: torch.device, shape: tuple[int, int]) ->
 def bf16_speedup(shape: tuple[int, int]) -> tuple[float, bool]:
     """fp32 time / bf16-autocast time of one LoRA MLP block step on this CPU; and whether it came from the cache."""
     key = f"{cpu_model()} | torch {torch.__version__} | {torch.get_num_threads()} threads | {shape[0]}x{shape[1]}"
-    path = cache_file()
-    try:
-        verdicts = json.loads(path.read_text())
-    except (OSError, ValueError):
-        verdicts = {}
-    if key in verdicts:
-        return float(verdicts[key]["speedup"]), True
-    timings = time_block(*shape)
-    verdicts[key] = {"speedup": round(timings.fp32 / timings.bf16, 3), **asdict(timings)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_file_atomically(path, (json.dumps(verdicts, indent=2) + "\n").encode())
-    return verdicts[key]["speedup"], False
 
+    def measure() -> dict[str, float]:
+        timings = time_block(*shape)
+        return {"speedup": round(timings.fp32 / timings.bf16, 3), **asdict(timings)}
 
-def cache_file() -> Path:
-    return fmtune_home() / "cache" / "precision.json"
+    verdict, cached = cached_verdict("precision.json", key, measure)
+    return float(verdict["speedup"]), cached
 
 
 @dataclass(frozen=True)

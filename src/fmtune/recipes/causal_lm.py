@@ -25,6 +25,7 @@ from fmtune.data.token_cache import cached, fingerprint
 from fmtune.errors import UserError
 from fmtune.jobs.config import JobConfig
 from fmtune.jobs.layout import JobLayout
+from fmtune.models.attention import training_kernel
 from fmtune.models.loading import lora_targets_for, make_trainable
 from fmtune.recipes.export import evaluate_outputs, save_outputs, training_losses
 from fmtune.recipes.lifecycle import recipe_main
@@ -56,13 +57,14 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
                                        setup.model_dir)
     log(f"data: {mode}; {len(train_set)} training / {len(val_set)} validation sequences "
         f"(validation: {splits.validation_source}); max_input_length={setup.max_length}")
-    plan_memory(setup, train_set, log)
+    plan_memory(setup, train_set, log, job)
 
     model = load_base(setup)
     targets = lora_targets_for(model, card.lora_target_modules if card else None)
     model = make_trainable(model, hp, targets, gradient_checkpointing=setup.gradient_checkpointing)
     log_model(model, hp, targets, log, setup.gradient_checkpointing)
-    packed = use_packing(model, mode, hp, setup.device, log)
+    with training_kernel(model, setup.attention):  # packing is checked with the kernel that will train
+        packed = use_packing(model, mode, hp, setup.device, log)
     # The output layer runs chunk by chunk outside the model's forward, which FSDP's root does not unshard for.
     head_chunks = not setup.dist.active and head_loss_matches(model, setup.device)
     log("loss: " + ("from the last hidden states in chunks (no full logits tensor)" if head_chunks else
@@ -83,6 +85,7 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
         bf16=setup.bf16, collate=collate_batch, loss_sum=partial(causal_loss_sum, head_chunks=head_chunks),
         layout=layout, log=log, stop=stop, dist=setup.dist,
         bf16_weight_copies=setup.bf16_weight_copies, group_by_length=not packed and mode != "domain",
+        attention=setup.attention,
     ), resume=resume)
 
     prompt_format = prompt_format_for(mode, splits.template, hp.add_input_output_demarcation_key, chat_template,

@@ -20,6 +20,7 @@ from fmtune.data.prompting import PromptFormat, end_of_turn_ids
 from fmtune.data.templates import Template
 from fmtune.errors import UserError
 from fmtune.jobs.config import JobConfig
+from fmtune.models.attention import AttentionChoice, AttentionShape, attention_for
 from fmtune.models.cpu import use_physical_cores
 from fmtune.models.loading import (
     count_parameters,
@@ -28,7 +29,7 @@ from fmtune.models.loading import (
     load_tokenizer,
     quiet_libraries,
 )
-from fmtune.models.memory import MemoryPlan
+from fmtune.models.memory import MemoryPlan, Shape
 from fmtune.models.precision import PrecisionChoice, precision_for
 from fmtune.models.source import RemoteCode, materialize
 from fmtune.training.distributed import Dist, device_for, init_distributed, sum_across
@@ -48,6 +49,7 @@ class Setup:
     dist: Dist
     gradient_checkpointing: bool = False  # decided by check_memory (gradient_checkpointing=auto)
     bf16_weight_copies: bool = False  # decided by plan_memory (fmtune.models.weight_copies)
+    attention: str = "default"  # training's kernel, decided by plan_memory for decoder-only LMs (models.attention)
 
 
 def set_up(job: JobConfig, log: JobLog) -> Setup:
@@ -93,8 +95,6 @@ def decide_precision(job: JobConfig, model_dir: Path, remote_code: dict[str, Any
     def measure() -> PrecisionChoice:
         from transformers import AutoConfig
 
-        from fmtune.models.memory import Shape
-
         shape = Shape.from_config(AutoConfig.from_pretrained(model_dir, **remote_code))
         return precision_for(job.hp.precision, device, (shape.hidden, shape.intermediate))
 
@@ -120,14 +120,17 @@ def precision_once_per_job(job: JobConfig, measure: Callable[[], PrecisionChoice
     return bf16
 
 
-def plan_memory(setup: Setup, examples: list[Encoded], log: JobLog) -> None:
+def plan_memory(setup: Setup, examples: list[Encoded], log: JobLog, job: JobConfig | None = None) -> None:
     """Size the run from its data before any weights load: stop early if it cannot fit, and decide
     gradient_checkpointing=auto. The longest training sequence (padded batches round up to 8) bounds every
     batch, packed or padded, so a short data set with a large max_input_length is not sized for the maximum.
     One decision for all processes: under FSDP, ranks that recompute and ranks that do not would disagree on
-    the collectives of the backward pass."""
+    the collectives of the backward pass. Given the `job` (decoder-only LMs), first decide its attention kernel,
+    whose memory the plan then counts."""
     longest = max(max(len(e.input_ids), len(e.labels)) for e in examples)
     length = min(setup.max_length, -(-longest // 8) * 8)
+    if job is not None:
+        setup.attention = decide_attention(job, setup, length, log)
     plan = check_memory(setup, length, log)
     setup.gradient_checkpointing = sum_across(setup.dist, float(plan.checkpointing))[0] > 0
     setup.bf16_weight_copies = wants_weight_copies(setup, plan)
@@ -148,12 +151,54 @@ def wants_weight_copies(setup: Setup, plan: MemoryPlan) -> bool:
     return plan.has_room_for(plan.estimate.weights / 2)
 
 
+def decide_attention(job: JobConfig, setup: Setup, length: int, log: JobLog) -> str:
+    """The attention kernel the job trains with (fmtune.models.attention). Under attention=auto, eager where
+    measured faster on this machine, unless its probabilities would change the memory plan (need gradient
+    checkpointing that the default kernel would not, or take the margin gradient_checkpointing=auto keeps).
+    Decided once per job: a resumed job keeps what its config.json recorded."""
+    if "attention" in job.decided:
+        log(f"attention: {job.decided['attention']} (as this job started: {job.decided['attention_reason']})")
+        return job.decided["attention"]
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(setup.model_dir, **setup.remote_code)
+    shape = AttentionShape.from_config(config, setup.hp.per_device_train_batch_size, length)
+    choice = attention_for(setup.hp.attention, setup.device, shape, setup.bf16, setup.dist.active)
+    if choice.eager and setup.hp.attention == "auto":
+        with_eager, without = (memory_plan(setup, length, eager)[0] for eager in (True, False))
+        if with_eager.checkpointing != without.checkpointing or not with_eager.has_room_for(0):
+            needs = ("gradient checkpointing" if with_eager.checkpointing != without.checkpointing else
+                     "more of the memory than gradient_checkpointing=auto leaves free")
+            choice = AttentionChoice("default", f"default: eager attention measured {choice.speedup:.2f}x as fast, "
+                                                f"but its probabilities would need {needs}", choice.speedup)
+    log(f"attention: {choice.reason}")
+    if setup.dist.is_main:
+        job.record_decisions(choice.record())
+    return choice.implementation
+
+
 def check_memory(setup: Setup, sequence_length: int, log: JobLog) -> MemoryPlan:
     """Estimate peak memory from config.json (no weights loaded) and stop early if it cannot fit.
 
     Returns the plan, with whether to checkpoint activations: gradient_checkpointing=auto turns it on only when
     the run without it may not fit, so that small runs keep full speed and big ones start instead of failing.
     """
+    from fmtune.models import memory
+
+    hp = setup.hp
+    plan, shape, fmt = memory_plan(setup, sequence_length, setup.attention == "eager")
+    first, *rest = plan.notes(hp.gradient_checkpointing)
+    log(f"memory: {shape.parameters / 1e6:.1f}M parameters ({fmt}); batch {hp.per_device_train_batch_size} x "
+        f"{sequence_length} tokens (the longest sequence); {first}")
+    for note in rest:
+        log(note)
+    if not plan.fits:
+        raise UserError("Not enough memory: " + memory.advice(plan.estimate, plan.available, fmt, plan.checkpointing))
+    return plan
+
+
+def memory_plan(setup: Setup, sequence_length: int, eager_attention: bool) -> tuple[MemoryPlan, Shape, str]:
+    """The memory plan of the run from config.json, with the model's shape and weight format it was made for."""
     from transformers import AutoConfig
 
     from fmtune.models import memory
@@ -175,18 +220,10 @@ def check_memory(setup: Setup, sequence_length: int, log: JobLog) -> MemoryPlan:
         return memory.estimate(
             shape, trainable=trainable, batch_size=hp.per_device_train_batch_size, sequence_length=sequence_length,
             weight_format=fmt, bf16_activations=setup.bf16, devices=setup.dist.world,
-            device_type=setup.device.type, gradient_checkpointing=checkpointing,
+            device_type=setup.device.type, gradient_checkpointing=checkpointing, eager_attention=eager_attention,
         )
 
-    plan = memory.plan_memory(hp.gradient_checkpointing, estimate_with, setup.device.type)
-    first, *rest = plan.notes(hp.gradient_checkpointing)
-    log(f"memory: {shape.parameters / 1e6:.1f}M parameters ({fmt}); batch {hp.per_device_train_batch_size} x "
-        f"{sequence_length} tokens (the longest sequence); {first}")
-    for note in rest:
-        log(note)
-    if not plan.fits:
-        raise UserError("Not enough memory: " + memory.advice(plan.estimate, plan.available, fmt, plan.checkpointing))
-    return plan
+    return memory.plan_memory(hp.gradient_checkpointing, estimate_with, setup.device.type), shape, fmt
 
 
 def load_base(setup: Setup, seq2seq: bool = False) -> Any:

@@ -92,14 +92,20 @@ def histogram(values: list[int], top: int, bins: int = 10) -> list[dict[str, int
 
 
 def text2text_rules(hp: Hyperparameters, model: str) -> list[Problem]:
-    """Encoder-decoders train on prompt -> completion rows only."""
-    if hp.instruction_tuned and not hp.chat_dataset:
-        return []
-    return [Problem(
-        f"{model} is an encoder-decoder (text2text) model: it trains on prompt → completion rows, not on raw text "
-        "or conversations. Set instruction_tuned=True (and chat_dataset=False) and give prompt/completion rows.",
-        key="instruction_tuned", value="True" if hp.instruction_tuned else "False",
-    )]
+    """Encoder-decoders train on prompt -> completion rows only, with transformers' own attention."""
+    problems = []
+    if not (hp.instruction_tuned and not hp.chat_dataset):
+        problems.append(Problem(
+            f"{model} is an encoder-decoder (text2text) model: it trains on prompt → completion rows, not on raw "
+            "text or conversations. Set instruction_tuned=True (and chat_dataset=False) and give prompt/completion "
+            "rows.", key="instruction_tuned", value="True" if hp.instruction_tuned else "False",
+        ))
+    if hp.attention != "auto":
+        problems.append(Problem(
+            f"attention={hp.attention} chooses the attention kernel of decoder-only models; {model} is an "
+            "encoder-decoder and keeps transformers' own. Leave attention=auto.", key="attention", value=hp.attention,
+        ))
+    return problems
 
 
 def is_seq2seq_lm(config: Mapping[str, Any]) -> bool:

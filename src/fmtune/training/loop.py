@@ -21,6 +21,7 @@ from fmtune.data.batching import evaluation_batches, length_grouped_batches, tra
 from fmtune.data.encode import IGNORE_INDEX, Encoded
 from fmtune.jobs.layout import JobLayout
 from fmtune.jobs.metrics import jumpstart_lines, perplexity, record_metrics, record_step, start_records
+from fmtune.models.attention import training_kernel
 from fmtune.models.loading import autocast
 from fmtune.models.weight_copies import WeightCopies
 from fmtune.training.checkpoint import (
@@ -60,6 +61,7 @@ class TrainingRun:
     dist: Dist = field(default_factory=Dist)
     group_by_length: bool = False  # batches of similar lengths (padded batches): little compute spent on padding
     bf16_weight_copies: bool = False  # CPU bf16 autocast over a frozen base: cast its weights once, not every step
+    attention: str = "default"  # the attention kernel of the training passes (fmtune.models.attention)
 
 
 def fit(run: TrainingRun, resume: bool = False) -> TrainState:
@@ -113,7 +115,7 @@ def fit(run: TrainingRun, resume: bool = False) -> TrainState:
     copies = WeightCopies(model) if run.bf16_weight_copies else None
     while state.epoch <= hp.epoch:
         started = time.monotonic()
-        with copies.in_training() if copies else contextlib.nullcontext():
+        with copies.in_training() if copies else contextlib.nullcontext(), training_kernel(model, run.attention):
             train_epoch(run, optimizer, state, after_step)
         eval_loss = evaluate(run)
         scheduler.step()
