@@ -12,6 +12,7 @@ import torch
 
 from fmtune.config.hyperparameters import Hyperparameters
 from fmtune.models.dropout import use_cheap_dropout
+from fmtune.models.fused_lora import use_fused_lora
 
 # The SDK's -1 for max_input_length means min(1024, model_max_length), as JumpStart does.
 DEFAULT_MAX_LENGTH = 1024
@@ -199,6 +200,7 @@ def apply_lora(
     )
     model = get_peft_model(model, config)
     use_cheap_dropout(model)
+    use_fused_lora(model)
     return model
 
 
