@@ -32,7 +32,9 @@ class FusedLoraLinear(torch.autograd.Function):
                 lora_b: torch.Tensor, scaling: float, p: float, dtype: torch.dtype) -> torch.Tensor:
         with torch.autocast("cpu", enabled=False):  # every cast below is explicit
             rows = x.reshape(-1, x.shape[-1]).to(dtype)
-            w, a, b = weight.to(dtype), lora_a.to(dtype), lora_b.to(dtype)
+            # detach: a weight already in `dtype` (WeightCopies' bf16 copy) would be saved as the parameter itself,
+            # and the backward would read whatever its .data holds by then (the fp32 weight, outside in_training)
+            w, a, b = weight.to(dtype).detach(), lora_a.to(dtype), lora_b.to(dtype)
             out = rows @ w.t() if bias is None else torch.addmm(bias.to(dtype), rows, w.t())
             positions = drop_positions(rows.numel(), p, rows.device) if p > 0 else None
             dropped = rows if positions is None else (
