@@ -22,25 +22,22 @@ from fmtune.models.attention import (
     packed_masks,
     sdpa_attention,
 )
+from fmtune.models.verdicts import cache_path
 from fmtune.recipes.setup import Setup, memory_plan, plan_memory
 from fmtune.training.distributed import Dist
+from tests.support.recording import recording
 
 CPU = torch.device("cpu")
 SHAPE = AttentionShape(rows=2, length=224, heads=9, kv_heads=3, head_dim=64)
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("FMTUNE_HOME", str(tmp_path))
-    return tmp_path / "cache" / "attention.json"
+def cache(home):
+    return cache_path("attention.json")
 
 
 def timings(sdpa: float, eager: float):
-    def fake(shape: AttentionShape, bf16: bool) -> AttentionTimings:
-        fake.calls.append((shape, bf16))
-        return AttentionTimings(sdpa=sdpa, eager=eager)
-    fake.calls = []
-    return fake
+    return recording(AttentionTimings(sdpa=sdpa, eager=eager))
 
 
 def test_auto_picks_eager_when_measured_faster_and_the_verdict_is_cached_per_cpu_precision_and_shape(
@@ -160,7 +157,7 @@ def _plan(tmp_path, monkeypatch, speedup: float, available_gib: float, job: Job 
 def _peaks(tmp_path) -> tuple[float, float]:
     """Estimated peak GiB of the tiny run with the default kernel and with eager attention (bf16, 4 x 256)."""
     setup = _setup(tmp_path)
-    return tuple(memory_plan(setup, 256, eager)[0].estimate.per_device / memory.GiB for eager in (False, True))
+    return tuple(memory_plan(setup, 256, eager).estimate.per_device / memory.GiB for eager in (False, True))
 
 
 def test_eager_probabilities_are_counted_in_the_memory_estimate(tmp_path):
@@ -175,6 +172,19 @@ def test_plan_memory_trains_with_eager_attention_where_faster_and_memory_is_plen
     assert setup.attention == "eager" and not setup.gradient_checkpointing
     assert job.decided["attention"] == "eager" and job.decided["eager_attention_speedup"] == "2.00"
     assert "attention: eager: eager attention ran forward and backward 2.00x as fast" in log
+
+
+def test_config_json_is_read_and_counted_once_however_many_plans_the_choice_compares(tmp_path, monkeypatch):
+    import transformers
+
+    reads, builds = [], []
+    real_read, real_build = transformers.AutoConfig.from_pretrained, memory._meta_model
+    monkeypatch.setattr(transformers.AutoConfig, "from_pretrained",
+                        lambda *a, **k: reads.append(a) or real_read(*a, **k))
+    monkeypatch.setattr(memory, "_meta_model", lambda config: builds.append(config) or real_build(config))
+    setup, _, _ = _plan(tmp_path, monkeypatch, speedup=2.0, available_gib=64)  # eager: three plans compared
+    assert setup.attention == "eager"
+    assert len(reads) == 1 and len(builds) == 1  # no card: the LoRA count needs no second meta model
 
 
 def test_eager_gives_way_where_its_probabilities_would_need_gradient_checkpointing(tmp_path, monkeypatch):

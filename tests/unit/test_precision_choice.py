@@ -9,22 +9,19 @@ import torch
 
 from fmtune.models import cpu, precision
 from fmtune.models.precision import MIN_SPEEDUP, BlockTimings, precision_for
+from fmtune.models.verdicts import cache_path
+from tests.support.recording import recording
 
 CPU = torch.device("cpu")
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("FMTUNE_HOME", str(tmp_path))
-    return tmp_path / "cache" / "precision.json"
+def cache(home):
+    return cache_path("precision.json")
 
 
 def timings(fp32: float, bf16: float):
-    def fake(hidden: int, intermediate: int) -> BlockTimings:
-        fake.calls.append((hidden, intermediate))
-        return BlockTimings(fp32=fp32, bf16=bf16)
-    fake.calls = []
-    return fake
+    return recording(BlockTimings(fp32=fp32, bf16=bf16))
 
 
 def test_an_explicit_setting_is_used_without_timing_anything(cache, monkeypatch):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from fmtune.data.prompting import PromptFormat, end_of_turn_ids
 from fmtune.data.templates import Template
 from fmtune.errors import UserError
 from fmtune.jobs.config import JobConfig
+from fmtune.models import memory
 from fmtune.models.attention import AttentionChoice, AttentionShape, attention_for
 from fmtune.models.cpu import use_physical_cores
 from fmtune.models.loading import (
@@ -51,6 +53,26 @@ class Setup:
     bf16_weight_copies: bool = False  # decided by plan_memory (fmtune.models.weight_copies)
     attention: str = "default"  # training's kernel, decided by plan_memory for decoder-only LMs (models.attention)
 
+    # config.json and what is counted from it (on meta models), once per job: precision, attention and the memory
+    # plan are all sized from them before any weights load.
+    @cached_property
+    def model_config(self) -> Any:
+        from transformers import AutoConfig
+
+        return AutoConfig.from_pretrained(self.model_dir, **self.remote_code)
+
+    @cached_property
+    def shape(self) -> Shape:
+        return Shape.from_config(self.model_config)
+
+    @cached_property
+    def trainable_parameters(self) -> int:
+        if self.hp.peft_type == "none":
+            return self.shape.parameters
+        if self.card and self.card.lora_target_modules:
+            return memory.lora_parameter_count(self.model_config, list(self.card.lora_target_modules), self.hp.lora_r)
+        return memory.approximate_lora_parameters(self.shape, 2, self.hp.lora_r)
+
 
 def set_up(job: JobConfig, log: JobLog) -> Setup:
     """Resolve the model, seed, device and precision; load the tokenizer; say what is about to happen."""
@@ -81,24 +103,21 @@ def set_up(job: JobConfig, log: JobLog) -> Setup:
     model_dir = materialize(source)
     remote_code = RemoteCode(job.trust_remote_code, job.revision).kwargs()
     tokenizer = load_tokenizer(model_dir, **remote_code)
-    bf16 = decide_precision(job, model_dir, remote_code, device, d, log)
     max_length = effective_max_length(hp.max_input_length, tokenizer, card.context_length if card else None)
+    setup = Setup(hp, card, device, False, model_dir, tokenizer, max_length, remote_code, d)
+    setup.bf16 = decide_precision(job, setup, log)
     if hp.max_input_length > max_length:
         log(f"note: max_input_length={hp.max_input_length} is above this model's limit; using {max_length} "
             "(JumpStart's rule: min(max_input_length, model_max_length)).")
-    return Setup(hp, card, device, bf16, model_dir, tokenizer, max_length, remote_code, d)
+    return setup
 
 
-def decide_precision(job: JobConfig, model_dir: Path, remote_code: dict[str, Any], device: torch.device, d: Dist,
-                     log: JobLog) -> bool:
+def decide_precision(job: JobConfig, setup: Setup, log: JobLog) -> bool:
     """bf16 autocast or fp32 for a text model, timed on its own MLP shapes (hidden x intermediate)."""
     def measure() -> PrecisionChoice:
-        from transformers import AutoConfig
+        return precision_for(job.hp.precision, setup.device, (setup.shape.hidden, setup.shape.intermediate))
 
-        shape = Shape.from_config(AutoConfig.from_pretrained(model_dir, **remote_code))
-        return precision_for(job.hp.precision, device, (shape.hidden, shape.intermediate))
-
-    return precision_once_per_job(job, measure, log, d)
+    return precision_once_per_job(job, measure, log, setup.dist)
 
 
 def precision_once_per_job(job: JobConfig, measure: Callable[[], PrecisionChoice], log: JobLog,
@@ -159,13 +178,10 @@ def decide_attention(job: JobConfig, setup: Setup, length: int, log: JobLog) -> 
     if "attention" in job.decided:
         log(f"attention: {job.decided['attention']} (as this job started: {job.decided['attention_reason']})")
         return job.decided["attention"]
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(setup.model_dir, **setup.remote_code)
-    shape = AttentionShape.from_config(config, setup.hp.per_device_train_batch_size, length)
+    shape = AttentionShape.from_config(setup.model_config, setup.hp.per_device_train_batch_size, length)
     choice = attention_for(setup.hp.attention, setup.device, shape, setup.bf16, setup.dist.active)
     if choice.eager and setup.hp.attention == "auto":
-        with_eager, without = (memory_plan(setup, length, eager)[0] for eager in (True, False))
+        with_eager, without = (memory_plan(setup, length, eager) for eager in (True, False))
         if with_eager.checkpointing != without.checkpointing or not with_eager.has_room_for(0):
             needs = ("gradient checkpointing" if with_eager.checkpointing != without.checkpointing else
                      "more of the memory than gradient_checkpointing=auto leaves free")
@@ -183,12 +199,11 @@ def check_memory(setup: Setup, sequence_length: int, log: JobLog) -> MemoryPlan:
     Returns the plan, with whether to checkpoint activations: gradient_checkpointing=auto turns it on only when
     the run without it may not fit, so that small runs keep full speed and big ones start instead of failing.
     """
-    from fmtune.models import memory
-
     hp = setup.hp
-    plan, shape, fmt = memory_plan(setup, sequence_length, setup.attention == "eager")
+    plan = memory_plan(setup, sequence_length, setup.attention == "eager")
+    fmt = weight_format_of(setup)
     first, *rest = plan.notes(hp.gradient_checkpointing)
-    log(f"memory: {shape.parameters / 1e6:.1f}M parameters ({fmt}); batch {hp.per_device_train_batch_size} x "
+    log(f"memory: {setup.shape.parameters / 1e6:.1f}M parameters ({fmt}); batch {hp.per_device_train_batch_size} x "
         f"{sequence_length} tokens (the longest sequence); {first}")
     for note in rest:
         log(note)
@@ -197,33 +212,25 @@ def check_memory(setup: Setup, sequence_length: int, log: JobLog) -> MemoryPlan:
     return plan
 
 
-def memory_plan(setup: Setup, sequence_length: int, eager_attention: bool) -> tuple[MemoryPlan, Shape, str]:
-    """The memory plan of the run from config.json, with the model's shape and weight format it was made for."""
-    from transformers import AutoConfig
-
-    from fmtune.models import memory
-
+def memory_plan(setup: Setup, sequence_length: int, eager_attention: bool) -> MemoryPlan:
+    """The memory plan of the run, from config.json (no weights loaded)."""
     hp = setup.hp
-    config = AutoConfig.from_pretrained(setup.model_dir, **setup.remote_code)
-    shape = memory.Shape.from_config(config)
-    targets = list(setup.card.lora_target_modules) if setup.card else []
-    if hp.peft_type == "none":
-        trainable = shape.parameters
-    elif targets:
-        trainable = memory.lora_parameter_count(config, targets, hp.lora_r)
-    else:
-        trainable = memory.approximate_lora_parameters(shape, 2, hp.lora_r)
-    gpu_bf16 = setup.device.type == "cuda" and setup.bf16 and hp.peft_type == "lora"
-    fmt = memory.weight_format(hp.quantization, gpu_bf16)
 
     def estimate_with(checkpointing: bool) -> memory.MemoryEstimate:
         return memory.estimate(
-            shape, trainable=trainable, batch_size=hp.per_device_train_batch_size, sequence_length=sequence_length,
-            weight_format=fmt, bf16_activations=setup.bf16, devices=setup.dist.world,
-            device_type=setup.device.type, gradient_checkpointing=checkpointing, eager_attention=eager_attention,
+            setup.shape, trainable=setup.trainable_parameters, batch_size=hp.per_device_train_batch_size,
+            sequence_length=sequence_length, weight_format=weight_format_of(setup), bf16_activations=setup.bf16,
+            devices=setup.dist.world, device_type=setup.device.type, gradient_checkpointing=checkpointing,
+            eager_attention=eager_attention,
         )
 
-    return memory.plan_memory(hp.gradient_checkpointing, estimate_with, setup.device.type), shape, fmt
+    return memory.plan_memory(hp.gradient_checkpointing, estimate_with, setup.device.type)
+
+
+def weight_format_of(setup: Setup) -> str:
+    """How the base's weights are held in training: quantized, bf16 (a frozen base on GPU) or fp32."""
+    gpu_bf16 = setup.device.type == "cuda" and setup.bf16 and setup.hp.peft_type == "lora"
+    return memory.weight_format(setup.hp.quantization, gpu_bf16)
 
 
 def load_base(setup: Setup, seq2seq: bool = False) -> Any:
