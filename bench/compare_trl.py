@@ -52,7 +52,7 @@ PHASE_MARKS = (("start-up", "data: "), ("model load", "model: "), ("training + v
                ("saving", "saved adapter"))
 LABELS = {"fmtune": "fmtune", "fmtune-gc": "fmtune +grad ckpt", "trl": "TRL SFTTrainer", "hf": "HF Trainer+PEFT",
           "base": "base (untrained)"}
-FIRST_STEP_LINE = "checkpoint step-00000001"  # fmtune logs it right after optimizer step 1 with checkpoint_steps=1
+FIRST_STEP_LINE = "checkpoint step-00000001"  # logged after step 1 with checkpoint_steps=1: the run can stop
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10G": 125e12}
 
 
@@ -247,19 +247,22 @@ def phases(lines: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def first_step_run(spec: dict, hp: dict[str, str], data: Path, env: dict[str, str]) -> dict[str, Any]:
-    """Time from `fmtune train` to its first optimizer step (warm cache): a run that logs a checkpoint after
-    step 1 and is stopped there. Includes imports, data, model load and the epoch-0 evaluation."""
+    """Time from `fmtune train` to the end of its first optimizer step (warm cache), as TRL's is timed: the wall
+    clock of step 1 in steps.jsonl (written as the step ends) since the wrapper started the command. The run logs a
+    checkpoint after step 1 and is stopped there. Includes imports, data, model load and the checks before training."""
     print(f"[{spec['dataset']}] fmtune time to first step ...", flush=True)
-    command = fmtune_command(spec, hp, data / "fmtune-first-step", {"checkpoint_steps": "1"})
+    job = data / "fmtune-first-step"
+    command = fmtune_command(spec, hp, job, {"checkpoint_steps": "1"})
     out = run_json([sys.executable, __file__, "--internal", "wrap", str(data / "fmtune-first-step.log"),
                     FIRST_STEP_LINE, "--", *command], env)
     marks = {}
     for line in out["lines"]:
-        for key, prefix in (("started", "fmtune job "), ("data_ready", "data: "), ("model_ready", "model: "),
-                            ("first_step", FIRST_STEP_LINE)):
+        for key, prefix in (("started", "fmtune job "), ("data_ready", "data: "), ("model_ready", "model: ")):
             if line["text"].startswith(prefix) and key not in marks:
                 marks[key] = line["t"]
-    return {"seconds": marks.get("first_step"), "marks": marks}
+    first_row = json.loads((job / "steps.jsonl").read_text().splitlines()[0])
+    marks["first_step"] = round(first_row["time"] - out["started_at"], 3)
+    return {"seconds": marks["first_step"], "marks": marks}
 
 
 def write_spec(path: Path, spec: dict) -> str:
@@ -396,8 +399,8 @@ def internal(argv: list[str]) -> int:
 def wrap(command: list[str], log: Path, stop_at: str | None) -> dict[str, Any]:
     """Run `command`, stamp each output line, report wall time and the peak RSS of its process tree.
     With `stop_at`, kill the tree when a line starting with it appears."""
-    t0 = time.monotonic()
-    env = {**os.environ, "BENCH_T0": repr(time.time())}
+    t0, started_at = time.monotonic(), time.time()
+    env = {**os.environ, "BENCH_T0": repr(started_at)}
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                              start_new_session=True)
     lines = []
@@ -413,7 +416,7 @@ def wrap(command: list[str], log: Path, stop_at: str | None) -> dict[str, Any]:
     returncode = child.wait()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # ru_maxrss: KiB on Linux, of the largest descendant
     return {"returncode": 0 if stop_at else returncode, "wall_seconds": time.monotonic() - t0,
-            "peak_rss_kb": usage.ru_maxrss, "lines": lines}
+            "started_at": started_at, "peak_rss_kb": usage.ru_maxrss, "lines": lines}
 
 
 def _lora_config(spec: dict) -> Any:

@@ -27,6 +27,7 @@ from fmtune.jobs.config import JobConfig
 from fmtune.jobs.layout import JobLayout
 from fmtune.models.attention import training_kernel
 from fmtune.models.loading import lora_targets_for, make_trainable
+from fmtune.models.model_checks import check_once
 from fmtune.recipes.export import evaluate_outputs, save_outputs, training_losses
 from fmtune.recipes.lifecycle import recipe_main
 from fmtune.recipes.setup import load_base, log_model, plan_memory, prompt_format_for, set_up
@@ -66,7 +67,7 @@ def run(job: JobConfig, layout: JobLayout, log: JobLog, stop: StopRequest, resum
     with training_kernel(model, setup.attention):  # packing is checked with the kernel that will train
         packed = use_packing(model, mode, hp, setup.device, log)
     # The output layer runs chunk by chunk outside the model's forward, which FSDP's root does not unshard for.
-    head_chunks = not setup.dist.active and head_loss_matches(model, setup.device)
+    head_chunks = not setup.dist.active and check_once(head_loss_matches, model, setup.device)[0]
     log("loss: " + ("from the last hidden states in chunks (no full logits tensor)" if head_chunks else
                     "over the full logits (this model's logits are not a plain projection, or FSDP)"))
     model = shard(model, setup.dist)
@@ -144,8 +145,10 @@ def use_packing(model: Any, mode: str, hp: Hyperparameters, device: torch.device
     checked to keep packed examples apart."""
     if not hp.packing or mode == "domain":
         return False
-    if keeps_examples_apart(model, device):
-        log("packing: on (each batch's examples share rows; checked: packed examples keep their own logits)")
+    apart, cached = check_once(keeps_examples_apart, model, device)
+    if apart:
+        checked = "checked before on this model and these libraries" if cached else "checked"
+        log(f"packing: on (each batch's examples share rows; {checked}: packed examples keep their own logits)")
         return True
     log(f"packing: off: {model.config.model_type} does not keep packed examples apart (its attention mask "
         "ignores position ids), so batches are padded, grouped by length")
