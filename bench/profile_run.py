@@ -31,16 +31,19 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from compare_trl import DATASETS, SETTINGS, copy_rows, fmtune_command, prepare_model  # noqa: E402
 
+from fmtune.models.dropout import DROPOUT_RANGE  # noqa: E402
+
 PHASE_PREFIX = "fmtune: "
-DROPOUT_RANGE = PHASE_PREFIX + "lora dropout"  # a range inside the forward phase, not a phase
-# operator group: the aten names (or profiler ranges) it holds; checked in order, first match wins
+# operator group: the aten names (or profiler ranges) it holds; checked in order, first match wins. Eager attention
+# is its batched matmuls and softmax: in these decoder models the linear layers run as mm/addmm, the loss as
+# log_softmax, so bmm and softmax are attention's alone.
 GROUPS = [
     ("output layer + loss", ("LinearCrossEntropy",), "range"),
     ("optimizer", ("Optimizer.", "aten::_foreach", "clip_grad"), "range"),
-    ("LoRA dropout", (DROPOUT_RANGE,), "range"),
-    ("matmuls", ("aten::mm", "aten::addmm", "aten::bmm", "aten::linear", "aten::matmul", "aten::baddbmm",
-                 "aten::_mkldnn", "aten::mkldnn"), "op"),
-    ("attention", ("aten::_scaled_dot_product", "aten::scaled_dot_product"), "op"),
+    ("LoRA dropout", (DROPOUT_RANGE,), "range"),  # a range inside the forward and backward phases, not a phase
+    ("attention", ("aten::_scaled_dot_product", "aten::scaled_dot_product", "aten::bmm", "aten::baddbmm",
+                   "aten::_softmax", "aten::softmax"), "op"),
+    ("matmuls", ("aten::mm", "aten::addmm", "aten::linear", "aten::matmul", "aten::_mkldnn", "aten::mkldnn"), "op"),
     ("dtype casts, copies", ("aten::copy_", "aten::_to_copy", "aten::to", "aten::contiguous", "aten::clone"), "op"),
 ]
 OTHER = "other tensor ops"

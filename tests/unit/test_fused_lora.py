@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from peft import LoraConfig, get_peft_model
 
 from fmtune.models import fused_lora
-from fmtune.models.dropout import use_cheap_dropout
+from fmtune.models.dropout import DROPOUT_RANGE, use_cheap_dropout
 from fmtune.models.fused_lora import use_fused_lora
 
 
@@ -105,6 +105,18 @@ def test_no_input_gradient_is_computed_where_the_input_needs_none():
     peft_model, fused = pair(dropout=0.1)
     x = torch.randn(2, 6, 24)
     assert_same(run(peft_model, x, grad_input=False), run(fused, x, grad_input=False), rtol=1e-5, atol=1e-6)
+
+
+def test_the_profiler_sees_the_fused_dropout_as_lora_dropout_forward_and_backward():
+    """bench/profile_run.py groups LoRA dropout by this range; the fused layers must keep it."""
+    _, fused = pair(dropout=0.1)
+    with torch.profiler.profile() as profiler:
+        run(fused, torch.randn(2, 6, 24))
+    events = profiler.events()
+    ranges = [e for e in events if e.name == DROPOUT_RANGE]
+    assert len(ranges) == 4  # two layers, forward and backward
+    inside = {e.name for e in events if e.cpu_parent is not None and e.cpu_parent.name == DROPOUT_RANGE}
+    assert "aten::index_fill_" in inside
 
 
 def test_a_checkpointed_recomputation_drops_the_same_elements():

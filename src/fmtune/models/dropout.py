@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch.profiler import record_function
 
+DROPOUT_RANGE = "fmtune: lora dropout"  # the profiler range around LoRA dropout: bench/profile_run.py's group
+
 
 def drop_positions(n: int, p: float, device: torch.device) -> torch.Tensor:
     """Sorted flat indices of the elements to drop among `n`, each one independently with probability p
@@ -57,7 +59,7 @@ class CheapDropout(torch.nn.Module):
             return x
         if x.device.type != "cpu":
             return torch.nn.functional.dropout(x, self.p, training=True)
-        with record_function("fmtune: lora dropout"):  # bench/profile_run.py's "LoRA dropout" group
+        with record_function(DROPOUT_RANGE):
             positions = drop_positions(x.numel(), self.p, x.device)
             # autograd's backward of this is the gradient times the scale, zero at the same positions
             return x.reshape(-1).mul(1 / (1 - self.p)).index_fill_(0, positions, 0).view(x.shape)

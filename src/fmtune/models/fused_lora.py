@@ -20,8 +20,9 @@ import types
 from typing import Any
 
 import torch
+from torch.profiler import record_function
 
-from fmtune.models.dropout import CheapDropout, drop_positions
+from fmtune.models.dropout import DROPOUT_RANGE, CheapDropout, drop_positions
 
 
 class FusedLoraLinear(torch.autograd.Function):
@@ -36,9 +37,11 @@ class FusedLoraLinear(torch.autograd.Function):
             # and the backward would read whatever its .data holds by then (the fp32 weight, outside in_training)
             w, a, b = weight.to(dtype).detach(), lora_a.to(dtype), lora_b.to(dtype)
             out = rows @ w.t() if bias is None else torch.addmm(bias.to(dtype), rows, w.t())
-            positions = drop_positions(rows.numel(), p, rows.device) if p > 0 else None
-            dropped = rows if positions is None else (
-                rows.reshape(-1).mul(1 / (1 - p)).index_fill_(0, positions, 0).view(rows.shape))
+            positions, dropped = None, rows
+            if p > 0:
+                with record_function(DROPOUT_RANGE):
+                    positions = drop_positions(rows.numel(), p, rows.device)
+                    dropped = rows.reshape(-1).mul(1 / (1 - p)).index_fill_(0, positions, 0).view(rows.shape)
             middle = dropped @ a.t()
             out.addmm_(middle, b.t(), alpha=scaling)
         ctx.save_for_backward(dropped, middle, w, a, b, positions)
@@ -57,8 +60,9 @@ class FusedLoraLinear(torch.autograd.Function):
             if ctx.needs_input_grad[0]:
                 grad_dropped = grad_middle @ a
                 if positions is not None:
-                    grad_dropped = grad_dropped.view(-1).mul_(1 / (1 - ctx.p)).index_fill_(0, positions, 0).view(
-                        grad_dropped.shape)
+                    with record_function(DROPOUT_RANGE):
+                        grad_dropped = grad_dropped.view(-1).mul_(1 / (1 - ctx.p)).index_fill_(0, positions, 0).view(
+                            grad_dropped.shape)
                 grad_x = torch.addmm(grad_dropped, grad_rows, w).to(ctx.x_dtype).view(ctx.x_shape)
         return grad_x, None, None, grad_a, grad_b, None, None, None
 

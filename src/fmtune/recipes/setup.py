@@ -105,7 +105,7 @@ def set_up(job: JobConfig, log: JobLog) -> Setup:
     tokenizer = load_tokenizer(model_dir, **remote_code)
     max_length = effective_max_length(hp.max_input_length, tokenizer, card.context_length if card else None)
     setup = Setup(hp, card, device, False, model_dir, tokenizer, max_length, remote_code, d)
-    setup.bf16 = decide_precision(job, setup, log)
+    setup.bf16 = decide_precision(job, setup, log)  # timed on the shapes the setup reads from config.json
     if hp.max_input_length > max_length:
         log(f"note: max_input_length={hp.max_input_length} is above this model's limit; using {max_length} "
             "(JumpStart's rule: min(max_input_length, model_max_length)).")
